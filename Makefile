@@ -1,0 +1,66 @@
+# Builds ngx_http_ubt_module as a dynamic module for the system nginx, and
+# runs the demo and the test suites.  See README.md.
+
+SHELL         := /bin/bash
+
+NGINX_SRC     ?= /usr/share/nginx/src
+NGINX_BIN     ?= /usr/sbin/nginx
+BUILD         ?= $(CURDIR)/build
+MODULE        := $(BUILD)/ngx_http_ubt_module.so
+
+# Debian's hardening flags, as its own nginx modules are built with
+CC_OPT        ?= -g -O2 -fstack-protector-strong -Wformat \
+                 -Werror=format-security -fPIC -Wdate-time -D_FORTIFY_SOURCE=2
+LD_OPT        ?= -Wl,-z,relro -Wl,-z,now -fPIC
+
+SOURCES       := config ngx_http_ubt_module.c $(wildcard src/*.c src/*.h) \
+                 $(wildcard redis/*.lua)
+
+.PHONY: all build deps demo up down test clean
+
+all: build
+
+build: $(MODULE)
+
+deps:
+	@util/install-deps
+
+# The nginx tree is copied, because configure writes into the directory it
+# runs from.  conf_flags holds the configure arguments of Debian's nginx,
+# so the module matches its binary; a plain source tree is configured with
+# --with-compat and whatever NGINX_CONFIGURE_ARGS adds.
+$(MODULE): $(SOURCES)
+	@test -x $(NGINX_SRC)/configure || { \
+	    echo "no nginx source at $(NGINX_SRC): install nginx-dev" \
+	         "(make deps) or set NGINX_SRC" >&2; exit 1; }
+	rm -rf $(BUILD)/nginx
+	mkdir -p $(BUILD)
+	cp -r $(NGINX_SRC) $(BUILD)/nginx
+	cd $(BUILD)/nginx && \
+	    if [ -f conf_flags ]; then \
+	        . ./conf_flags; \
+	    else \
+	        NGX_CONF_FLAGS="--with-compat"; \
+	    fi; \
+	    ./configure --with-cc-opt="$(CC_OPT)" --with-ld-opt="$(LD_OPT)" \
+	        "$${NGX_CONF_FLAGS[@]}" $(NGINX_CONFIGURE_ARGS) \
+	        --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log 2>&1 || \
+	    { tail -n 30 $(BUILD)/configure.log >&2; exit 1; }
+	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
+	cp $(BUILD)/nginx/objs/ngx_http_ubt_module.so $(MODULE)
+	@echo "built $(MODULE)"
+
+demo: deps build
+	demo/ubt-demo run
+
+up: deps build
+	demo/ubt-demo up
+
+down:
+	demo/ubt-demo down
+
+test: deps build
+	util/run-tests
+
+clean:
+	rm -rf $(BUILD) t/servroot

@@ -1,0 +1,214 @@
+
+/*
+ * Copyright (C) ngx_http_ubt_module authors
+ */
+
+
+#ifndef _NGX_HTTP_UBT_H_INCLUDED_
+#define _NGX_HTTP_UBT_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+#include <jansson.h>
+
+
+#define NGX_HTTP_UBT_KEY_LIVE_PREFIX    "ubt_live_"
+#define NGX_HTTP_UBT_KEY_TEST_PREFIX    "ubt_test_"
+#define NGX_HTTP_UBT_KEY_PREFIX_LEN     (sizeof(NGX_HTTP_UBT_KEY_LIVE_PREFIX) - 1)
+
+/* 43 base62 characters carry 256 random bits; 6 more carry a CRC32 */
+#define NGX_HTTP_UBT_KEY_RANDOM_LEN     43
+#define NGX_HTTP_UBT_KEY_CHECKSUM_LEN   6
+#define NGX_HTTP_UBT_KEY_LEN                                                  \
+    (NGX_HTTP_UBT_KEY_PREFIX_LEN + NGX_HTTP_UBT_KEY_RANDOM_LEN                \
+     + NGX_HTTP_UBT_KEY_CHECKSUM_LEN)
+
+#define NGX_HTTP_UBT_DIGEST_LEN         32
+#define NGX_HTTP_UBT_DIGEST_HEX_LEN     64
+#define NGX_HTTP_UBT_ISSUED_ID_LEN      26
+
+#define NGX_HTTP_UBT_USER_ID_MAX_LEN    64
+#define NGX_HTTP_UBT_NONCE_MIN_LEN      8
+#define NGX_HTTP_UBT_NONCE_MAX_LEN      64
+#define NGX_HTTP_UBT_TS_MAX_LEN         15
+#define NGX_HTTP_UBT_PLAN_MAX_LEN       32
+#define NGX_HTTP_UBT_SECRET_MIN_LEN     16
+#define NGX_HTTP_UBT_SECRET_MAX_LEN     4096
+
+/* every Redis key of one user shares the {u:<user id>} hash tag */
+#define NGX_HTTP_UBT_REDIS_USER_PREFIX  "ubt:{u:"
+#define NGX_HTTP_UBT_REDIS_DIGEST_KEY   "ubt:kd:"
+
+
+typedef enum {
+    NGX_HTTP_UBT_OK = 0,
+    NGX_HTTP_UBT_MISSING_KEY,
+    NGX_HTTP_UBT_MALFORMED_KEY,
+    NGX_HTTP_UBT_UNKNOWN_KEY,
+    NGX_HTTP_UBT_REVOKED_KEY,
+    NGX_HTTP_UBT_TEST_KEY_NOT_ALLOWED,
+    NGX_HTTP_UBT_MALFORMED_HEADER,
+    NGX_HTTP_UBT_DUPLICATE_HEADER,
+    NGX_HTTP_UBT_MISSING_SIGNATURE,
+    NGX_HTTP_UBT_BAD_SIGNATURE,
+    NGX_HTTP_UBT_STALE_TIMESTAMP,
+    NGX_HTTP_UBT_REPLAYED_NONCE,
+    NGX_HTTP_UBT_DISCONNECTED,
+    NGX_HTTP_UBT_BANNED,
+    NGX_HTTP_UBT_UNAVAILABLE,
+    NGX_HTTP_UBT_REASON_LAST
+} ngx_http_ubt_reason_e;
+
+
+typedef enum {
+    NGX_HTTP_UBT_SCRIPT_CHECK = 0,
+    NGX_HTTP_UBT_SCRIPT_ISSUE,
+    NGX_HTTP_UBT_SCRIPT_LAST
+} ngx_http_ubt_script_e;
+
+
+/* outcome of a Redis call, passed to its handler */
+typedef enum {
+    NGX_HTTP_UBT_REDIS_REPLY = 0,
+    NGX_HTTP_UBT_REDIS_FAILED,
+    NGX_HTTP_UBT_REDIS_TIMEDOUT
+} ngx_http_ubt_redis_rc_e;
+
+
+typedef struct ngx_http_ubt_redis_s       ngx_http_ubt_redis_t;
+typedef struct ngx_http_ubt_redis_call_s  ngx_http_ubt_redis_call_t;
+
+/* reply is NULL unless rc is NGX_HTTP_UBT_REDIS_REPLY */
+typedef void (*ngx_http_ubt_redis_handler_pt)(void *data,
+    ngx_http_ubt_redis_rc_e rc, redisReply *reply);
+
+
+typedef struct {
+    u_char                      digest[NGX_HTTP_UBT_DIGEST_LEN];
+    u_char                      user_id_len;
+    u_char                      user_id[NGX_HTTP_UBT_USER_ID_MAX_LEN];
+} ngx_http_ubt_cache_entry_t;
+
+
+typedef struct {
+    ngx_str_t                   name;         /* "127.0.0.1:6379" */
+    ngx_str_t                   host;         /* numeric, NUL-terminated */
+    in_port_t                   port;
+    ngx_str_t                   unix_path;    /* NUL-terminated */
+    ngx_int_t                   db;
+    ngx_str_t                   password;
+
+    ngx_msec_t                  connect_timeout;
+    ngx_msec_t                  timeout;
+
+    ngx_uint_t                  key_cache_size;
+
+    ngx_flag_t                  used;
+    ngx_int_t                   request_id_index;
+
+    ngx_str_t                   script_sha[NGX_HTTP_UBT_SCRIPT_LAST];
+
+    /* per worker process */
+    ngx_http_ubt_redis_t       *redis;
+    ngx_http_ubt_cache_entry_t *key_cache;
+} ngx_http_ubt_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                  enable;
+    ngx_flag_t                  allow_test_keys;
+    ngx_flag_t                  forward_credentials;
+    time_t                      time_skew;
+    ngx_msec_t                  nonce_ttl;
+    ngx_uint_t                  log_level;
+    size_t                      max_body_size;
+    ngx_str_t                   default_plan;
+
+    ngx_str_t                   signing_secret;
+    ngx_str_t                   provision_digest;   /* SHA-256 of the token */
+
+    ngx_flag_t                  provision;
+} ngx_http_ubt_loc_conf_t;
+
+
+typedef struct {
+    ngx_http_request_t         *request;
+    ngx_http_ubt_redis_call_t  *call;
+
+    ngx_http_ubt_reason_e       reason;
+    unsigned                    done:1;
+    unsigned                    waiting:1;
+    unsigned                    looked_up:1;
+    unsigned                    test_key:1;
+    unsigned                    identity_set:1;
+
+    ngx_str_t                   key;
+    ngx_str_t                   ts;
+    ngx_str_t                   nonce;
+    ngx_str_t                   sign;
+    int64_t                     ts_ms;
+    u_char                      digest[NGX_HTTP_UBT_DIGEST_LEN];
+
+    ngx_str_t                   user_id;
+    ngx_str_t                   plan;
+    ngx_str_t                   issued_id;
+    ngx_str_t                   key_env;
+} ngx_http_ubt_ctx_t;
+
+
+extern ngx_module_t  ngx_http_ubt_module;
+
+
+/* access phase */
+ngx_int_t ngx_http_ubt_access_handler(ngx_http_request_t *r);
+ngx_http_ubt_ctx_t *ngx_http_ubt_get_ctx(ngx_http_request_t *r);
+ngx_http_ubt_ctx_t *ngx_http_ubt_create_ctx(ngx_http_request_t *r);
+extern ngx_str_t  ngx_http_ubt_reason_names[];
+
+/* provisioning and health content handlers */
+ngx_int_t ngx_http_ubt_provision_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_ubt_health_handler(ngx_http_request_t *r);
+
+/* JSON replies */
+ngx_int_t ngx_http_ubt_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *body);
+ngx_int_t ngx_http_ubt_send_reject(ngx_http_request_t *r,
+    ngx_http_ubt_reason_e reason);
+ngx_int_t ngx_http_ubt_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *status_text, const char *reason, const char *field);
+ngx_uint_t ngx_http_ubt_reason_status(ngx_http_ubt_reason_e reason);
+
+/* keys, digests and signatures */
+ngx_int_t ngx_http_ubt_generate_key(u_char *buf, ngx_flag_t test);
+ngx_int_t ngx_http_ubt_check_key(ngx_str_t *key, ngx_flag_t *test);
+void ngx_http_ubt_digest(ngx_str_t *data, u_char *digest);
+ngx_int_t ngx_http_ubt_verify_signature(ngx_str_t *secret, ngx_str_t *ts,
+    ngx_str_t *user_id, ngx_str_t *nonce, ngx_str_t *sign);
+ngx_int_t ngx_http_ubt_generate_issued_id(u_char *buf);
+ngx_int_t ngx_http_ubt_valid_token(ngx_str_t *value, size_t min,
+    size_t max);
+char *ngx_http_ubt_read_secret_file(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_str_t *secret, size_t min);
+
+/* Redis connection of the worker process */
+ngx_int_t ngx_http_ubt_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_ubt_main_conf_t *umcf);
+void ngx_http_ubt_redis_exit_process(ngx_http_ubt_main_conf_t *umcf);
+ngx_int_t ngx_http_ubt_redis_script_digests(ngx_conf_t *cf,
+    ngx_http_ubt_main_conf_t *umcf);
+ngx_http_ubt_redis_call_t *ngx_http_ubt_redis_eval(
+    ngx_http_ubt_main_conf_t *umcf, ngx_http_ubt_script_e script,
+    ngx_uint_t nkeys, ngx_str_t *args, ngx_uint_t nargs,
+    ngx_http_ubt_redis_handler_pt handler, void *data);
+ngx_http_ubt_redis_call_t *ngx_http_ubt_redis_command(
+    ngx_http_ubt_main_conf_t *umcf, ngx_str_t *args, ngx_uint_t nargs,
+    ngx_http_ubt_redis_handler_pt handler, void *data);
+void ngx_http_ubt_redis_cancel(ngx_http_ubt_redis_call_t *call);
+
+
+#endif /* _NGX_HTTP_UBT_H_INCLUDED_ */

@@ -1,0 +1,988 @@
+
+/*
+ * Copyright (C) ngx_http_ubt_module authors
+ */
+
+
+#include "ngx_http_ubt.h"
+
+
+/* last_seen is written at most once per interval, in ms */
+#define NGX_HTTP_UBT_LAST_SEEN_INTERVAL  "60000"
+
+
+typedef enum {
+    NGX_HTTP_UBT_HEADER_KEY = 0,
+    NGX_HTTP_UBT_HEADER_USER_ID,
+    NGX_HTTP_UBT_HEADER_TS,
+    NGX_HTTP_UBT_HEADER_NONCE,
+    NGX_HTTP_UBT_HEADER_SIGN,
+    NGX_HTTP_UBT_HEADER_IDENTITY,
+    NGX_HTTP_UBT_HEADER_PROVISION,
+    NGX_HTTP_UBT_HEADER_OTHER
+} ngx_http_ubt_header_e;
+
+
+typedef struct {
+    ngx_str_t               name;       /* after "x-ubt-" */
+    ngx_http_ubt_header_e   type;
+} ngx_http_ubt_header_t;
+
+
+static void ngx_http_ubt_cleanup(void *data);
+static ngx_http_ubt_header_e ngx_http_ubt_header_type(ngx_table_elt_t *h);
+static ngx_http_ubt_reason_e ngx_http_ubt_read_headers(ngx_http_request_t *r,
+    ngx_http_ubt_ctx_t *ctx, ngx_http_ubt_loc_conf_t *ulcf);
+static ngx_int_t ngx_http_ubt_all_digits(ngx_str_t *value);
+static ngx_int_t ngx_http_ubt_all_hex(ngx_str_t *value);
+static ngx_http_ubt_reason_e ngx_http_ubt_verify(ngx_http_request_t *r,
+    ngx_http_ubt_ctx_t *ctx);
+static ngx_int_t ngx_http_ubt_start_check(ngx_http_request_t *r,
+    ngx_http_ubt_ctx_t *ctx);
+static ngx_int_t ngx_http_ubt_start_lookup(ngx_http_request_t *r,
+    ngx_http_ubt_ctx_t *ctx);
+static void ngx_http_ubt_lookup_done(void *data, ngx_http_ubt_redis_rc_e rc,
+    redisReply *reply);
+static void ngx_http_ubt_check_done(void *data, ngx_http_ubt_redis_rc_e rc,
+    redisReply *reply);
+static ngx_int_t ngx_http_ubt_copy_element(ngx_http_request_t *r,
+    redisReply *reply, size_t i, ngx_str_t *value);
+static void ngx_http_ubt_finish_wait(ngx_http_request_t *r,
+    ngx_http_ubt_ctx_t *ctx, ngx_http_ubt_reason_e reason);
+static ngx_int_t ngx_http_ubt_verdict(ngx_http_request_t *r,
+    ngx_http_ubt_ctx_t *ctx, ngx_http_ubt_reason_e reason);
+static ngx_int_t ngx_http_ubt_set_identity(ngx_http_request_t *r,
+    ngx_http_ubt_ctx_t *ctx, ngx_http_ubt_loc_conf_t *ulcf);
+static ngx_int_t ngx_http_ubt_push_header(ngx_list_t *headers, char *name,
+    ngx_str_t *value);
+static ngx_int_t ngx_http_ubt_cache_find(ngx_http_request_t *r,
+    ngx_http_ubt_main_conf_t *umcf, u_char *digest, ngx_str_t *user_id);
+static void ngx_http_ubt_cache_add(ngx_http_ubt_main_conf_t *umcf,
+    u_char *digest, ngx_str_t *user_id);
+
+
+static ngx_http_ubt_header_t  ngx_http_ubt_headers[] = {
+    { ngx_string("api-key"), NGX_HTTP_UBT_HEADER_KEY },
+    { ngx_string("live-api-key"), NGX_HTTP_UBT_HEADER_KEY },
+    { ngx_string("user-id"), NGX_HTTP_UBT_HEADER_USER_ID },
+    { ngx_string("ts"), NGX_HTTP_UBT_HEADER_TS },
+    { ngx_string("nonce"), NGX_HTTP_UBT_HEADER_NONCE },
+    { ngx_string("sign"), NGX_HTTP_UBT_HEADER_SIGN },
+    { ngx_string("plan"), NGX_HTTP_UBT_HEADER_IDENTITY },
+    { ngx_string("issued-id"), NGX_HTTP_UBT_HEADER_IDENTITY },
+    { ngx_string("key-env"), NGX_HTTP_UBT_HEADER_IDENTITY },
+    { ngx_string("provision"), NGX_HTTP_UBT_HEADER_PROVISION },
+    { ngx_null_string, NGX_HTTP_UBT_HEADER_OTHER }
+};
+
+
+ngx_int_t
+ngx_http_ubt_access_handler(ngx_http_request_t *r)
+{
+    ngx_http_ubt_ctx_t        *ctx;
+    ngx_http_ubt_reason_e      reason;
+    ngx_http_ubt_loc_conf_t   *ulcf;
+    ngx_http_ubt_main_conf_t  *umcf;
+
+    ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
+
+    if (!ulcf->enable) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_ubt_get_ctx(r);
+
+    if (ctx) {
+        if (ctx->waiting) {
+            return NGX_AGAIN;
+        }
+
+        if (ctx->done) {
+            /* resumed after Redis, or re-run after an internal redirect */
+            return ngx_http_ubt_verdict(r, ctx, ctx->reason);
+        }
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ubt access handler");
+
+    ctx = ngx_http_ubt_create_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    reason = ngx_http_ubt_read_headers(r, ctx, ulcf);
+
+    if (reason != NGX_HTTP_UBT_OK) {
+        return ngx_http_ubt_verdict(r, ctx, reason);
+    }
+
+    ngx_http_ubt_digest(&ctx->key, ctx->digest);
+
+    umcf = ngx_http_get_module_main_conf(r, ngx_http_ubt_module);
+
+    /* a key's user never changes, so the mapping may be cached */
+    if (ctx->user_id.len == 0
+        && umcf->key_cache
+        && ngx_http_ubt_cache_find(r, umcf, ctx->digest, &ctx->user_id)
+           == NGX_ERROR)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->user_id.len == 0) {
+        if (ngx_http_ubt_start_lookup(r, ctx) != NGX_OK) {
+            return ngx_http_ubt_verdict(r, ctx, NGX_HTTP_UBT_UNAVAILABLE);
+        }
+
+        return NGX_AGAIN;
+    }
+
+    reason = ngx_http_ubt_verify(r, ctx);
+
+    if (reason != NGX_HTTP_UBT_OK) {
+        return ngx_http_ubt_verdict(r, ctx, reason);
+    }
+
+    if (ngx_http_ubt_start_check(r, ctx) != NGX_OK) {
+        return ngx_http_ubt_verdict(r, ctx, NGX_HTTP_UBT_UNAVAILABLE);
+    }
+
+    return NGX_AGAIN;
+}
+
+
+ngx_http_ubt_ctx_t *
+ngx_http_ubt_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t  *cln;
+    ngx_http_ubt_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ubt_module);
+
+    if (ctx || !r->internal) {
+        return ctx;
+    }
+
+    /*
+     * an internal redirect zeroes module contexts: find the verdict through
+     * the pool cleanup, so that the nonce is not spent a second time
+     */
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_ubt_cleanup) {
+            ctx = cln->data;
+
+            if (ctx->request == r) {
+                ngx_http_set_ctx(r, ctx, ngx_http_ubt_module);
+                return ctx;
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_http_ubt_ctx_t *
+ngx_http_ubt_create_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t  *cln;
+    ngx_http_ubt_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ubt_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    ctx->request = r;
+
+    cln->handler = ngx_http_ubt_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_ubt_module);
+
+    return ctx;
+}
+
+
+/* detaches the request from a Redis call still in flight */
+
+static void
+ngx_http_ubt_cleanup(void *data)
+{
+    ngx_http_ubt_ctx_t  *ctx = data;
+
+    if (ctx->call) {
+        ngx_http_ubt_redis_cancel(ctx->call);
+        ctx->call = NULL;
+    }
+}
+
+
+/*
+ * Matches "x-ubt-<name>" case-insensitively, with "_" standing for "-", so
+ * that underscore spellings cannot slip past when underscores_in_headers is
+ * on.
+ */
+
+static ngx_http_ubt_header_e
+ngx_http_ubt_header_type(ngx_table_elt_t *h)
+{
+    u_char                 *p, c;
+    size_t                  i, len;
+    ngx_http_ubt_header_t  *uh;
+
+    len = h->key.len;
+    p = h->lowcase_key;
+
+    if (len < 7
+        || p[0] != 'x' || (p[1] != '-' && p[1] != '_')
+        || p[2] != 'u' || p[3] != 'b' || p[4] != 't'
+        || (p[5] != '-' && p[5] != '_'))
+    {
+        return NGX_HTTP_UBT_HEADER_OTHER;
+    }
+
+    p += 6;
+    len -= 6;
+
+    for (uh = ngx_http_ubt_headers; uh->name.len; uh++) {
+        if (uh->name.len != len) {
+            continue;
+        }
+
+        for (i = 0; i < len; i++) {
+            c = (p[i] == '_') ? '-' : p[i];
+
+            if (c != uh->name.data[i]) {
+                break;
+            }
+        }
+
+        if (i == len) {
+            return uh->type;
+        }
+    }
+
+    return NGX_HTTP_UBT_HEADER_OTHER;
+}
+
+
+/*
+ * Runs every check that needs no Redis: duplicates, formats, the key's
+ * checksum and the timestamp window.  Nothing is parsed as a number before
+ * its characters and length are known to be safe.
+ */
+
+static ngx_http_ubt_reason_e
+ngx_http_ubt_read_headers(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
+    ngx_http_ubt_loc_conf_t *ulcf)
+{
+    int64_t                 now, skew;
+    ngx_uint_t              i;
+    ngx_flag_t              test;
+    ngx_str_t              *found[NGX_HTTP_UBT_HEADER_SIGN + 1];
+    ngx_time_t             *tp;
+    ngx_list_part_t        *part;
+    ngx_table_elt_t        *h;
+    ngx_http_ubt_header_e   type;
+
+    ngx_memzero(found, sizeof(found));
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        type = ngx_http_ubt_header_type(&h[i]);
+
+        if (type > NGX_HTTP_UBT_HEADER_SIGN) {
+            continue;
+        }
+
+        if (found[type]) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "ubt duplicate header \"%V\"", &h[i].key);
+            return NGX_HTTP_UBT_DUPLICATE_HEADER;
+        }
+
+        found[type] = &h[i].value;
+    }
+
+    if (found[NGX_HTTP_UBT_HEADER_KEY] == NULL
+        || found[NGX_HTTP_UBT_HEADER_KEY]->len == 0)
+    {
+        return NGX_HTTP_UBT_MISSING_KEY;
+    }
+
+    ctx->key = *found[NGX_HTTP_UBT_HEADER_KEY];
+
+    if (ngx_http_ubt_check_key(&ctx->key, &test) != NGX_OK) {
+        return NGX_HTTP_UBT_MALFORMED_KEY;
+    }
+
+    ctx->test_key = test;
+
+    if (test && !ulcf->allow_test_keys) {
+        return NGX_HTTP_UBT_TEST_KEY_NOT_ALLOWED;
+    }
+
+    for (type = NGX_HTTP_UBT_HEADER_TS;
+         type <= NGX_HTTP_UBT_HEADER_SIGN;
+         type++)
+    {
+        if (found[type] == NULL || found[type]->len == 0) {
+            return NGX_HTTP_UBT_MISSING_SIGNATURE;
+        }
+    }
+
+    ctx->ts = *found[NGX_HTTP_UBT_HEADER_TS];
+    ctx->nonce = *found[NGX_HTTP_UBT_HEADER_NONCE];
+    ctx->sign = *found[NGX_HTTP_UBT_HEADER_SIGN];
+
+    if (ctx->ts.len > NGX_HTTP_UBT_TS_MAX_LEN
+        || !ngx_http_ubt_all_digits(&ctx->ts))
+    {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ubt malformed X-UBT-TS");
+        return NGX_HTTP_UBT_MALFORMED_HEADER;
+    }
+
+    if (!ngx_http_ubt_valid_token(&ctx->nonce, NGX_HTTP_UBT_NONCE_MIN_LEN,
+                                  NGX_HTTP_UBT_NONCE_MAX_LEN))
+    {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ubt malformed X-UBT-NONCE");
+        return NGX_HTTP_UBT_MALFORMED_HEADER;
+    }
+
+    if (ctx->sign.len != NGX_HTTP_UBT_DIGEST_HEX_LEN
+        || !ngx_http_ubt_all_hex(&ctx->sign))
+    {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ubt malformed X-UBT-SIGN");
+        return NGX_HTTP_UBT_MALFORMED_HEADER;
+    }
+
+    if (found[NGX_HTTP_UBT_HEADER_USER_ID]) {
+        ctx->user_id = *found[NGX_HTTP_UBT_HEADER_USER_ID];
+
+        if (!ngx_http_ubt_valid_token(&ctx->user_id, 1,
+                                      NGX_HTTP_UBT_USER_ID_MAX_LEN))
+        {
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "ubt malformed X-UBT-USER-ID");
+            ngx_str_null(&ctx->user_id);
+            return NGX_HTTP_UBT_MALFORMED_HEADER;
+        }
+    }
+
+    /* at most 15 digits, so the value fits in 64 bits */
+    ctx->ts_ms = ngx_atoof(ctx->ts.data, ctx->ts.len);
+
+    tp = ngx_timeofday();
+    now = (int64_t) tp->sec * 1000 + tp->msec;
+    skew = (int64_t) ulcf->time_skew * 1000;
+
+    if (ctx->ts_ms < now - skew || ctx->ts_ms > now + skew) {
+        return NGX_HTTP_UBT_STALE_TIMESTAMP;
+    }
+
+    return NGX_HTTP_UBT_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ubt_all_digits(ngx_str_t *value)
+{
+    size_t  i;
+
+    for (i = 0; i < value->len; i++) {
+        if (value->data[i] < '0' || value->data[i] > '9') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static ngx_int_t
+ngx_http_ubt_all_hex(ngx_str_t *value)
+{
+    u_char  c;
+    size_t  i;
+
+    for (i = 0; i < value->len; i++) {
+        c = value->data[i] | 0x20;
+
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static ngx_http_ubt_reason_e
+ngx_http_ubt_verify(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
+{
+    ngx_int_t                 rc;
+    ngx_http_ubt_loc_conf_t  *ulcf;
+
+    ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
+
+    rc = ngx_http_ubt_verify_signature(&ulcf->signing_secret, &ctx->ts,
+                                       &ctx->user_id, &ctx->nonce,
+                                       &ctx->sign);
+
+    if (rc == NGX_OK) {
+        return NGX_HTTP_UBT_OK;
+    }
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_UBT_UNAVAILABLE;
+    }
+
+    return NGX_HTTP_UBT_BAD_SIGNATURE;
+}
+
+
+/*
+ * Runs the check script: one round trip that validates the key and the
+ * user's status and spends the nonce.  The signature is verified already.
+ */
+
+static ngx_int_t
+ngx_http_ubt_start_check(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
+{
+    u_char                    *p;
+    ngx_str_t                  args[7];
+    ngx_time_t                *tp;
+    ngx_http_ubt_loc_conf_t   *ulcf;
+    ngx_http_ubt_main_conf_t  *umcf;
+
+    ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
+    umcf = ngx_http_get_module_main_conf(r, ngx_http_ubt_module);
+
+    p = ngx_pnalloc(r->pool,
+                    3 * (sizeof(NGX_HTTP_UBT_REDIS_USER_PREFIX "}:revoked")
+                         + NGX_HTTP_UBT_USER_ID_MAX_LEN)
+                    + NGX_HTTP_UBT_NONCE_MAX_LEN
+                    + NGX_HTTP_UBT_DIGEST_HEX_LEN + 3 * NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    args[0].data = p;
+    p = ngx_sprintf(p, NGX_HTTP_UBT_REDIS_USER_PREFIX "%V}", &ctx->user_id);
+    args[0].len = p - args[0].data;
+
+    args[1].data = p;
+    p = ngx_sprintf(p, "%V:revoked", &args[0]);
+    args[1].len = p - args[1].data;
+
+    args[2].data = p;
+    p = ngx_sprintf(p, "%V:n:%V", &args[0], &ctx->nonce);
+    args[2].len = p - args[2].data;
+
+    args[3].data = p;
+    p = ngx_hex_dump(p, ctx->digest, NGX_HTTP_UBT_DIGEST_LEN);
+    args[3].len = p - args[3].data;
+
+    args[4].data = p;
+    p = ngx_sprintf(p, "%M", ulcf->nonce_ttl);
+    args[4].len = p - args[4].data;
+
+    tp = ngx_timeofday();
+
+    args[5].data = p;
+    p = ngx_sprintf(p, "%T%03M", tp->sec, tp->msec);
+    args[5].len = p - args[5].data;
+
+    ngx_str_set(&args[6], NGX_HTTP_UBT_LAST_SEEN_INTERVAL);
+
+    ctx->call = ngx_http_ubt_redis_eval(umcf, NGX_HTTP_UBT_SCRIPT_CHECK, 3,
+                                        args, 7, ngx_http_ubt_check_done, ctx);
+
+    if (ctx->call == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->waiting = 1;
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ubt_start_lookup(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
+{
+    u_char                    *p;
+    ngx_str_t                  args[2];
+    ngx_http_ubt_main_conf_t  *umcf;
+
+    umcf = ngx_http_get_module_main_conf(r, ngx_http_ubt_module);
+
+    p = ngx_pnalloc(r->pool, sizeof(NGX_HTTP_UBT_REDIS_DIGEST_KEY) - 1
+                             + NGX_HTTP_UBT_DIGEST_HEX_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&args[0], "GET");
+
+    args[1].data = p;
+    p = ngx_cpymem(p, NGX_HTTP_UBT_REDIS_DIGEST_KEY,
+                   sizeof(NGX_HTTP_UBT_REDIS_DIGEST_KEY) - 1);
+    p = ngx_hex_dump(p, ctx->digest, NGX_HTTP_UBT_DIGEST_LEN);
+    args[1].len = p - args[1].data;
+
+    ctx->call = ngx_http_ubt_redis_command(umcf, args, 2,
+                                           ngx_http_ubt_lookup_done, ctx);
+    if (ctx->call == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->waiting = 1;
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ubt_lookup_done(void *data, ngx_http_ubt_redis_rc_e rc,
+    redisReply *reply)
+{
+    ngx_http_ubt_ctx_t  *ctx = data;
+
+    ngx_http_request_t        *r;
+    ngx_http_ubt_reason_e      reason;
+    ngx_http_ubt_main_conf_t  *umcf;
+
+    r = ctx->request;
+    ctx->call = NULL;
+    ctx->waiting = 0;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ubt key lookup done: %d", rc);
+
+    if (rc != NGX_HTTP_UBT_REDIS_REPLY) {
+        ngx_http_ubt_finish_wait(r, ctx, NGX_HTTP_UBT_UNAVAILABLE);
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_NIL) {
+        ngx_http_ubt_finish_wait(r, ctx, NGX_HTTP_UBT_UNKNOWN_KEY);
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_STRING) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ubt unexpected reply type %d to key lookup",
+                      reply->type);
+        ngx_http_ubt_finish_wait(r, ctx, NGX_HTTP_UBT_UNAVAILABLE);
+        return;
+    }
+
+    if (ngx_http_ubt_copy_element(r, reply, (size_t) -1, &ctx->user_id)
+        != NGX_OK
+        || !ngx_http_ubt_valid_token(&ctx->user_id, 1,
+                                     NGX_HTTP_UBT_USER_ID_MAX_LEN))
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ubt invalid user id stored for a key");
+        ngx_str_null(&ctx->user_id);
+        ngx_http_ubt_finish_wait(r, ctx, NGX_HTTP_UBT_UNAVAILABLE);
+        return;
+    }
+
+    umcf = ngx_http_get_module_main_conf(r, ngx_http_ubt_module);
+
+    if (umcf->key_cache) {
+        ngx_http_ubt_cache_add(umcf, ctx->digest, &ctx->user_id);
+    }
+
+    reason = ngx_http_ubt_verify(r, ctx);
+
+    if (reason != NGX_HTTP_UBT_OK) {
+        ngx_http_ubt_finish_wait(r, ctx, reason);
+        return;
+    }
+
+    if (ngx_http_ubt_start_check(r, ctx) != NGX_OK) {
+        ngx_http_ubt_finish_wait(r, ctx, NGX_HTTP_UBT_UNAVAILABLE);
+    }
+}
+
+
+static void
+ngx_http_ubt_check_done(void *data, ngx_http_ubt_redis_rc_e rc,
+    redisReply *reply)
+{
+    ngx_http_ubt_ctx_t  *ctx = data;
+
+    ngx_str_t              code;
+    ngx_uint_t             i;
+    ngx_http_request_t    *r;
+    ngx_http_ubt_reason_e  reason;
+
+    r = ctx->request;
+    ctx->call = NULL;
+    ctx->waiting = 0;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ubt check done: %d", rc);
+
+    if (rc != NGX_HTTP_UBT_REDIS_REPLY) {
+        ngx_http_ubt_finish_wait(r, ctx, NGX_HTTP_UBT_UNAVAILABLE);
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY
+        || reply->elements < 1
+        || ngx_http_ubt_copy_element(r, reply, 0, &code) != NGX_OK)
+    {
+        goto unexpected;
+    }
+
+    reason = NGX_HTTP_UBT_REASON_LAST;
+
+    for (i = 0; i < NGX_HTTP_UBT_REASON_LAST; i++) {
+        if (code.len == ngx_http_ubt_reason_names[i].len
+            && ngx_strncmp(code.data, ngx_http_ubt_reason_names[i].data,
+                           code.len)
+               == 0)
+        {
+            reason = i;
+            break;
+        }
+    }
+
+    if (reason == NGX_HTTP_UBT_REASON_LAST) {
+        goto unexpected;
+    }
+
+    if (reason == NGX_HTTP_UBT_OK) {
+        if (reply->elements < 4
+            || ngx_http_ubt_copy_element(r, reply, 1, &ctx->plan) != NGX_OK
+            || ngx_http_ubt_copy_element(r, reply, 2, &ctx->issued_id)
+               != NGX_OK
+            || ngx_http_ubt_copy_element(r, reply, 3, &ctx->key_env)
+               != NGX_OK)
+        {
+            goto unexpected;
+        }
+    }
+
+    ngx_http_ubt_finish_wait(r, ctx, reason);
+    return;
+
+unexpected:
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "ubt unexpected reply from the check script");
+
+    ngx_http_ubt_finish_wait(r, ctx, NGX_HTTP_UBT_UNAVAILABLE);
+}
+
+
+/* copies element i of an array reply, or the reply itself for i == -1 */
+
+static ngx_int_t
+ngx_http_ubt_copy_element(ngx_http_request_t *r, redisReply *reply,
+    size_t i, ngx_str_t *value)
+{
+    redisReply  *e;
+
+    e = (i == (size_t) -1) ? reply : reply->element[i];
+
+    if (e->type != REDIS_REPLY_STRING && e->type != REDIS_REPLY_STATUS) {
+        return NGX_ERROR;
+    }
+
+    value->len = e->len;
+    value->data = ngx_pnalloc(r->pool, e->len + 1);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(value->data, e->str, e->len);
+    value->data[e->len] = '\0';
+
+    return NGX_OK;
+}
+
+
+/* records the verdict and resumes the phases that waited for Redis */
+
+static void
+ngx_http_ubt_finish_wait(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
+    ngx_http_ubt_reason_e reason)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    ctx->done = 1;
+    ctx->reason = reason;
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * Applies the verdict.  A rejection is sent as JSON from the access phase,
+ * and the request is finalized here so that nginx's own error page never
+ * replaces it.
+ */
+
+static ngx_int_t
+ngx_http_ubt_verdict(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
+    ngx_http_ubt_reason_e reason)
+{
+    ngx_int_t                 rc;
+    ngx_http_ubt_loc_conf_t  *ulcf;
+
+    ctx->done = 1;
+    ctx->reason = reason;
+
+    ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
+
+    if (reason == NGX_HTTP_UBT_OK) {
+        if (!ctx->identity_set) {
+            if (ngx_http_ubt_set_identity(r, ctx, ulcf) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ctx->identity_set = 1;
+
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "ubt accepted user \"%V\", issued id \"%V\"",
+                           &ctx->user_id, &ctx->issued_id);
+        }
+
+        return NGX_OK;
+    }
+
+    if (reason == NGX_HTTP_UBT_UNAVAILABLE) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ubt rejected request: UNAVAILABLE, "
+                      "redis did not answer");
+
+    } else if (ctx->user_id.len) {
+        ngx_log_error(ulcf->log_level, r->connection->log, 0,
+                      "ubt rejected request: %V, user \"%V\"",
+                      &ngx_http_ubt_reason_names[reason], &ctx->user_id);
+
+    } else {
+        ngx_log_error(ulcf->log_level, r->connection->log, 0,
+                      "ubt rejected request: %V",
+                      &ngx_http_ubt_reason_names[reason]);
+    }
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
+    rc = ngx_http_ubt_send_reject(r, reason);
+
+    ngx_http_finalize_request(r, rc);
+
+    return NGX_DONE;
+}
+
+
+/*
+ * Replaces every client-sent copy of the identity headers with the values
+ * from the key record, and drops the credentials unless they are to be
+ * forwarded.  nginx has no way to delete from a list, so it is rebuilt.
+ */
+
+static ngx_int_t
+ngx_http_ubt_set_identity(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
+    ngx_http_ubt_loc_conf_t *ulcf)
+{
+    ngx_uint_t              i;
+    ngx_list_t              headers;
+    ngx_list_part_t        *part;
+    ngx_table_elt_t        *h, *copy;
+    ngx_http_ubt_header_e   type;
+
+    if (ngx_list_init(&headers, r->pool, 20, sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        type = ngx_http_ubt_header_type(&h[i]);
+
+        switch (type) {
+
+        case NGX_HTTP_UBT_HEADER_USER_ID:
+        case NGX_HTTP_UBT_HEADER_IDENTITY:
+        case NGX_HTTP_UBT_HEADER_PROVISION:
+            continue;
+
+        case NGX_HTTP_UBT_HEADER_KEY:
+        case NGX_HTTP_UBT_HEADER_TS:
+        case NGX_HTTP_UBT_HEADER_NONCE:
+        case NGX_HTTP_UBT_HEADER_SIGN:
+            if (!ulcf->forward_credentials) {
+                continue;
+            }
+
+            break;
+
+        default:
+            break;
+        }
+
+        copy = ngx_list_push(&headers);
+        if (copy == NULL) {
+            return NGX_ERROR;
+        }
+
+        *copy = h[i];
+    }
+
+    if (ngx_http_ubt_push_header(&headers, "X-UBT-User-Id", &ctx->user_id)
+        != NGX_OK
+        || ngx_http_ubt_push_header(&headers, "X-UBT-Plan", &ctx->plan)
+           != NGX_OK
+        || ngx_http_ubt_push_header(&headers, "X-UBT-Issued-Id",
+                                    &ctx->issued_id)
+           != NGX_OK
+        || ngx_http_ubt_push_header(&headers, "X-UBT-Key-Env", &ctx->key_env)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    r->headers_in.headers = headers;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ubt_push_header(ngx_list_t *headers, char *name, ngx_str_t *value)
+{
+    size_t            len;
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_strlen(name);
+
+    h->key.data = (u_char *) name;
+    h->key.len = len;
+    h->value = *value;
+
+    h->lowcase_key = ngx_pnalloc(headers->pool, len);
+    if (h->lowcase_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, len);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The digest-to-user cache is direct-mapped: one slot per digest prefix,
+ * the newest entry wins.  It maps a key to its user only; whether the key
+ * is still valid is decided by Redis on every request.
+ */
+
+static ngx_int_t
+ngx_http_ubt_cache_find(ngx_http_request_t *r,
+    ngx_http_ubt_main_conf_t *umcf, u_char *digest, ngx_str_t *user_id)
+{
+    uint32_t                     slot;
+    ngx_http_ubt_cache_entry_t  *e;
+
+    ngx_memcpy(&slot, digest, sizeof(uint32_t));
+    e = &umcf->key_cache[slot % umcf->key_cache_size];
+
+    if (e->user_id_len == 0
+        || ngx_memcmp(e->digest, digest, NGX_HTTP_UBT_DIGEST_LEN) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* copied, because a later key may take the slot */
+    user_id->data = ngx_pnalloc(r->pool, e->user_id_len);
+    if (user_id->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(user_id->data, e->user_id, e->user_id_len);
+    user_id->len = e->user_id_len;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ubt_cache_add(ngx_http_ubt_main_conf_t *umcf, u_char *digest,
+    ngx_str_t *user_id)
+{
+    uint32_t                     slot;
+    ngx_http_ubt_cache_entry_t  *e;
+
+    ngx_memcpy(&slot, digest, sizeof(uint32_t));
+    e = &umcf->key_cache[slot % umcf->key_cache_size];
+
+    ngx_memcpy(e->digest, digest, NGX_HTTP_UBT_DIGEST_LEN);
+    ngx_memcpy(e->user_id, user_id->data, user_id->len);
+    e->user_id_len = (u_char) user_id->len;
+}

@@ -1,0 +1,916 @@
+
+/*
+ * Copyright (C) ngx_http_ubt_module authors
+ */
+
+
+#include "ngx_http_ubt.h"
+#include "ngx_http_ubt_scripts.h"
+
+#include <openssl/sha.h>
+
+
+#define NGX_HTTP_UBT_BACKOFF_MIN  50
+#define NGX_HTTP_UBT_BACKOFF_MAX  500
+
+/* silence after which a connection with calls in flight is presumed dead */
+#define NGX_HTTP_UBT_DEAD_FACTOR  4
+
+
+struct ngx_http_ubt_redis_s {
+    ngx_http_ubt_main_conf_t      *umcf;
+    redisAsyncContext             *ac;
+    ngx_connection_t              *connection;
+    ngx_log_t                      log;
+
+    ngx_event_t                    connect_timer;
+    ngx_event_t                    reconnect_timer;
+    ngx_msec_t                     backoff;
+    ngx_msec_t                     last_reply;
+    ngx_uint_t                     pending;
+    ngx_uint_t                     handshake;
+
+    time_t                         logged;
+    ngx_uint_t                     suppressed;
+
+    unsigned                       connected:1;
+    unsigned                       exiting:1;
+};
+
+
+struct ngx_http_ubt_redis_call_s {
+    ngx_http_ubt_redis_t          *redis;
+    ngx_http_ubt_redis_handler_pt  handler;    /* NULL once detached */
+    void                          *data;
+    ngx_event_t                    timer;
+    ngx_int_t                      script;     /* -1 for a plain command */
+    unsigned                       retried:1;
+    int                            argc;
+    const char                   **argv;
+    size_t                        *argvlen;
+};
+
+
+static void ngx_http_ubt_redis_connect(ngx_http_ubt_redis_t *rd);
+static ngx_int_t ngx_http_ubt_redis_attach(ngx_http_ubt_redis_t *rd,
+    redisAsyncContext *ac);
+static void ngx_http_ubt_redis_add_read(void *privdata);
+static void ngx_http_ubt_redis_del_read(void *privdata);
+static void ngx_http_ubt_redis_add_write(void *privdata);
+static void ngx_http_ubt_redis_del_write(void *privdata);
+static void ngx_http_ubt_redis_cleanup(void *privdata);
+static void ngx_http_ubt_redis_read_handler(ngx_event_t *ev);
+static void ngx_http_ubt_redis_write_handler(ngx_event_t *ev);
+static void ngx_http_ubt_redis_connected(const redisAsyncContext *ac,
+    int status);
+static void ngx_http_ubt_redis_disconnected(const redisAsyncContext *ac,
+    int status);
+static ngx_int_t ngx_http_ubt_redis_send_handshake(ngx_http_ubt_redis_t *rd);
+static void ngx_http_ubt_redis_handshake_reply(redisAsyncContext *ac,
+    void *r, void *privdata);
+static void ngx_http_ubt_redis_connect_timeout(ngx_event_t *ev);
+static void ngx_http_ubt_redis_reconnect(ngx_event_t *ev);
+static void ngx_http_ubt_redis_schedule(ngx_http_ubt_redis_t *rd);
+static void ngx_http_ubt_redis_drop(ngx_http_ubt_redis_t *rd);
+static ngx_http_ubt_redis_call_t *ngx_http_ubt_redis_call(
+    ngx_http_ubt_main_conf_t *umcf, ngx_int_t script, ngx_uint_t nkeys,
+    ngx_str_t *args, ngx_uint_t nargs, ngx_http_ubt_redis_handler_pt handler,
+    void *data);
+static ngx_int_t ngx_http_ubt_redis_send(ngx_http_ubt_redis_call_t *call);
+static void ngx_http_ubt_redis_reply(redisAsyncContext *ac, void *r,
+    void *privdata);
+static void ngx_http_ubt_redis_finish(ngx_http_ubt_redis_call_t *call,
+    ngx_http_ubt_redis_rc_e rc, redisReply *reply);
+static void ngx_http_ubt_redis_call_timeout(ngx_event_t *ev);
+static void ngx_http_ubt_redis_log_limited(ngx_http_ubt_redis_t *rd,
+    ngx_uint_t level, const char *fmt, ...);
+static u_char *ngx_http_ubt_redis_log_error(ngx_log_t *log, u_char *buf,
+    size_t len);
+
+
+static char  ngx_http_ubt_redis_auth[] = "AUTH";
+static char  ngx_http_ubt_redis_select[] = "SELECT";
+static char  ngx_http_ubt_redis_script_load[] = "SCRIPT LOAD";
+
+
+static const char  *ngx_http_ubt_scripts[] = {
+    ngx_http_ubt_script_check,
+    ngx_http_ubt_script_issue
+};
+
+
+ngx_int_t
+ngx_http_ubt_redis_script_digests(ngx_conf_t *cf,
+    ngx_http_ubt_main_conf_t *umcf)
+{
+    u_char      *hex, sha[SHA_DIGEST_LENGTH];
+    ngx_uint_t   i;
+
+    for (i = 0; i < NGX_HTTP_UBT_SCRIPT_LAST; i++) {
+        SHA1((u_char *) ngx_http_ubt_scripts[i],
+             ngx_strlen(ngx_http_ubt_scripts[i]), sha);
+
+        hex = ngx_pnalloc(cf->pool, 2 * SHA_DIGEST_LENGTH + 1);
+        if (hex == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_hex_dump(hex, sha, SHA_DIGEST_LENGTH);
+        hex[2 * SHA_DIGEST_LENGTH] = '\0';
+
+        umcf->script_sha[i].data = hex;
+        umcf->script_sha[i].len = 2 * SHA_DIGEST_LENGTH;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ubt_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_ubt_main_conf_t *umcf)
+{
+    ngx_http_ubt_redis_t  *rd;
+
+    rd = ngx_pcalloc(cycle->pool, sizeof(ngx_http_ubt_redis_t));
+    if (rd == NULL) {
+        return NGX_ERROR;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     rd->ac = NULL;
+     *     rd->connection = NULL;
+     *     rd->backoff = 0;
+     *     rd->connected = 0;
+     *     rd->exiting = 0;
+     */
+
+    rd->umcf = umcf;
+
+    rd->log = *cycle->log;
+    rd->log.handler = ngx_http_ubt_redis_log_error;
+    rd->log.data = rd;
+    rd->log.action = NULL;
+
+    rd->connect_timer.handler = ngx_http_ubt_redis_connect_timeout;
+    rd->connect_timer.data = rd;
+    rd->connect_timer.log = &rd->log;
+    rd->connect_timer.cancelable = 1;
+
+    rd->reconnect_timer.handler = ngx_http_ubt_redis_reconnect;
+    rd->reconnect_timer.data = rd;
+    rd->reconnect_timer.log = &rd->log;
+    rd->reconnect_timer.cancelable = 1;
+
+    umcf->redis = rd;
+
+    ngx_http_ubt_redis_connect(rd);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_ubt_redis_exit_process(ngx_http_ubt_main_conf_t *umcf)
+{
+    ngx_http_ubt_redis_t  *rd;
+
+    rd = umcf->redis;
+
+    if (rd == NULL) {
+        return;
+    }
+
+    rd->exiting = 1;
+
+    if (rd->reconnect_timer.timer_set) {
+        ngx_del_timer(&rd->reconnect_timer);
+    }
+
+    if (rd->ac) {
+        /* pending calls get a NULL reply, the cleanup hook frees the fd */
+        redisAsyncFree(rd->ac);
+    }
+}
+
+
+static void
+ngx_http_ubt_redis_connect(ngx_http_ubt_redis_t *rd)
+{
+    redisAsyncContext         *ac;
+    ngx_http_ubt_main_conf_t  *umcf;
+
+    umcf = rd->umcf;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, &rd->log, 0, "ubt redis connect");
+
+    if (umcf->unix_path.len) {
+        ac = redisAsyncConnectUnix((char *) umcf->unix_path.data);
+
+    } else {
+        ac = redisAsyncConnect((char *) umcf->host.data, umcf->port);
+    }
+
+    if (ac == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, &rd->log, 0,
+                      "redisAsyncConnect() failed: out of memory");
+        ngx_http_ubt_redis_schedule(rd);
+        return;
+    }
+
+    if (ac->err) {
+        ngx_http_ubt_redis_log_limited(rd, NGX_LOG_ERR,
+                                       "connect to redis failed: %s",
+                                       ac->errstr);
+        redisAsyncFree(ac);
+        ngx_http_ubt_redis_schedule(rd);
+        return;
+    }
+
+    if (ngx_http_ubt_redis_attach(rd, ac) != NGX_OK) {
+        redisAsyncFree(ac);
+        ngx_http_ubt_redis_schedule(rd);
+        return;
+    }
+
+    ac->data = rd;
+    rd->ac = ac;
+
+    redisAsyncSetConnectCallback(ac, ngx_http_ubt_redis_connected);
+    redisAsyncSetDisconnectCallback(ac, ngx_http_ubt_redis_disconnected);
+
+    /* queued before any request's command, so they run first */
+    if (ngx_http_ubt_redis_send_handshake(rd) != NGX_OK) {
+        redisAsyncFree(ac);
+        return;
+    }
+
+    ngx_add_timer(&rd->connect_timer, umcf->connect_timeout);
+}
+
+
+static ngx_int_t
+ngx_http_ubt_redis_attach(ngx_http_ubt_redis_t *rd, redisAsyncContext *ac)
+{
+    ngx_connection_t  *c;
+
+    c = ngx_get_connection(ac->c.fd, &rd->log);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->data = rd;
+    c->log = &rd->log;
+    c->read->log = &rd->log;
+    c->write->log = &rd->log;
+    c->read->handler = ngx_http_ubt_redis_read_handler;
+    c->write->handler = ngx_http_ubt_redis_write_handler;
+
+    ac->ev.data = c;
+    ac->ev.addRead = ngx_http_ubt_redis_add_read;
+    ac->ev.delRead = ngx_http_ubt_redis_del_read;
+    ac->ev.addWrite = ngx_http_ubt_redis_add_write;
+    ac->ev.delWrite = ngx_http_ubt_redis_del_write;
+    ac->ev.cleanup = ngx_http_ubt_redis_cleanup;
+
+    rd->connection = c;
+
+    return NGX_OK;
+}
+
+
+/*
+ * hiredis reads and writes once per notification, so the events are
+ * level-triggered (flags 0) rather than nginx's usual edge-triggered ones.
+ */
+
+static void
+ngx_http_ubt_redis_add_read(void *privdata)
+{
+    ngx_connection_t  *c = privdata;
+
+    if (!c->read->active) {
+        if (ngx_add_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
+            ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                          "adding redis read event failed");
+        }
+    }
+}
+
+
+static void
+ngx_http_ubt_redis_del_read(void *privdata)
+{
+    ngx_connection_t  *c = privdata;
+
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+}
+
+
+static void
+ngx_http_ubt_redis_add_write(void *privdata)
+{
+    ngx_connection_t  *c = privdata;
+
+    if (!c->write->active) {
+        if (ngx_add_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
+            ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                          "adding redis write event failed");
+        }
+    }
+}
+
+
+static void
+ngx_http_ubt_redis_del_write(void *privdata)
+{
+    ngx_connection_t  *c = privdata;
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+}
+
+
+/*
+ * hiredis calls this hook whenever it frees the context: after a failed
+ * connect (without the disconnect callback), after a disconnect, and from
+ * redisAsyncFree().  It is the one place that learns the context is gone.
+ * hiredis closes the socket itself, so the connection is only released.
+ */
+
+static void
+ngx_http_ubt_redis_cleanup(void *privdata)
+{
+    ngx_connection_t      *c = privdata;
+    ngx_http_ubt_redis_t  *rd;
+
+    rd = c->data;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, &rd->log, 0, "ubt redis cleanup");
+
+    ngx_http_ubt_redis_del_read(c);
+    ngx_http_ubt_redis_del_write(c);
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    ngx_free_connection(c);
+    c->fd = (ngx_socket_t) -1;
+
+    rd->ac = NULL;
+    rd->connection = NULL;
+    rd->connected = 0;
+
+    if (rd->connect_timer.timer_set) {
+        ngx_del_timer(&rd->connect_timer);
+    }
+
+    ngx_http_ubt_redis_schedule(rd);
+}
+
+
+static void
+ngx_http_ubt_redis_read_handler(ngx_event_t *ev)
+{
+    ngx_connection_t      *c;
+    ngx_http_ubt_redis_t  *rd;
+
+    c = ev->data;
+    rd = c->data;
+
+    if (rd->ac) {
+        redisAsyncHandleRead(rd->ac);
+    }
+}
+
+
+static void
+ngx_http_ubt_redis_write_handler(ngx_event_t *ev)
+{
+    ngx_connection_t      *c;
+    ngx_http_ubt_redis_t  *rd;
+
+    c = ev->data;
+    rd = c->data;
+
+    if (rd->ac) {
+        redisAsyncHandleWrite(rd->ac);
+    }
+}
+
+
+static void
+ngx_http_ubt_redis_connected(const redisAsyncContext *ac, int status)
+{
+    ngx_http_ubt_redis_t  *rd = ac->data;
+
+    if (status != REDIS_OK) {
+        /* hiredis frees the context next, and the cleanup hook reconnects */
+        ngx_http_ubt_redis_log_limited(rd, NGX_LOG_ERR,
+                                       "connect to redis failed: %s",
+                                       ac->errstr);
+        return;
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, &rd->log, 0, "ubt redis connected");
+
+    rd->connected = 1;
+}
+
+
+static void
+ngx_http_ubt_redis_disconnected(const redisAsyncContext *ac, int status)
+{
+    ngx_http_ubt_redis_t  *rd = ac->data;
+
+    if (status != REDIS_OK && !rd->exiting) {
+        ngx_http_ubt_redis_log_limited(rd, NGX_LOG_ERR,
+                                       "redis connection lost: %s",
+                                       ac->errstr);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_ubt_redis_send_handshake(ngx_http_ubt_redis_t *rd)
+{
+    int                        argc;
+    size_t                     argvlen[3];
+    u_char                     db[NGX_INT_T_LEN];
+    ngx_uint_t                 i;
+    const char                *argv[3];
+    ngx_http_ubt_main_conf_t  *umcf;
+
+    umcf = rd->umcf;
+    rd->handshake = 0;
+
+    if (umcf->password.len) {
+        argv[0] = "AUTH";
+        argvlen[0] = 4;
+        argv[1] = (const char *) umcf->password.data;
+        argvlen[1] = umcf->password.len;
+
+        if (redisAsyncCommandArgv(rd->ac, ngx_http_ubt_redis_handshake_reply,
+                                  ngx_http_ubt_redis_auth, 2, argv, argvlen)
+            != REDIS_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        rd->handshake++;
+    }
+
+    if (umcf->db > 0) {
+        argv[0] = "SELECT";
+        argvlen[0] = 6;
+        argv[1] = (const char *) db;
+        argvlen[1] = ngx_sprintf(db, "%i", umcf->db) - db;
+
+        if (redisAsyncCommandArgv(rd->ac, ngx_http_ubt_redis_handshake_reply,
+                                  ngx_http_ubt_redis_select, 2, argv, argvlen)
+            != REDIS_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        rd->handshake++;
+    }
+
+    argc = 3;
+    argv[0] = "SCRIPT";
+    argvlen[0] = 6;
+    argv[1] = "LOAD";
+    argvlen[1] = 4;
+
+    for (i = 0; i < NGX_HTTP_UBT_SCRIPT_LAST; i++) {
+        argv[2] = ngx_http_ubt_scripts[i];
+        argvlen[2] = ngx_strlen(ngx_http_ubt_scripts[i]);
+
+        if (redisAsyncCommandArgv(rd->ac, ngx_http_ubt_redis_handshake_reply,
+                                  ngx_http_ubt_redis_script_load,
+                                  argc, argv, argvlen)
+            != REDIS_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        rd->handshake++;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ubt_redis_handshake_reply(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply            *reply = r;
+    ngx_http_ubt_redis_t  *rd = ac->data;
+
+    const char  *command = privdata;
+
+    if (reply == NULL) {
+        return;
+    }
+
+    rd->last_reply = ngx_current_msec;
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_ubt_redis_log_limited(rd, NGX_LOG_ERR,
+                                       "redis %s failed: \"%*s\"",
+                                       command, (size_t) reply->len,
+                                       reply->str);
+
+        /* without AUTH or SELECT every later reply would be wrong */
+        if (command != ngx_http_ubt_redis_script_load) {
+            redisAsyncFree(ac);
+        }
+
+        return;
+    }
+
+    if (--rd->handshake == 0) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, &rd->log, 0,
+                       "ubt redis handshake done");
+        rd->backoff = 0;
+    }
+}
+
+
+static void
+ngx_http_ubt_redis_connect_timeout(ngx_event_t *ev)
+{
+    ngx_http_ubt_redis_t  *rd = ev->data;
+
+    if (rd->connected || rd->ac == NULL) {
+        return;
+    }
+
+    ngx_http_ubt_redis_log_limited(rd, NGX_LOG_ERR,
+                                   "connect to redis timed out");
+
+    redisAsyncFree(rd->ac);
+}
+
+
+static void
+ngx_http_ubt_redis_reconnect(ngx_event_t *ev)
+{
+    ngx_http_ubt_redis_t  *rd = ev->data;
+
+    if (rd->ac == NULL && !rd->exiting) {
+        ngx_http_ubt_redis_connect(rd);
+    }
+}
+
+
+static void
+ngx_http_ubt_redis_schedule(ngx_http_ubt_redis_t *rd)
+{
+    if (rd->exiting || ngx_exiting || ngx_terminate
+        || rd->reconnect_timer.timer_set)
+    {
+        return;
+    }
+
+    if (rd->backoff == 0) {
+        rd->backoff = NGX_HTTP_UBT_BACKOFF_MIN;
+
+    } else {
+        rd->backoff = ngx_min(rd->backoff * 2, NGX_HTTP_UBT_BACKOFF_MAX);
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, &rd->log, 0,
+                   "ubt redis reconnect in %M ms", rd->backoff);
+
+    ngx_add_timer(&rd->reconnect_timer, rd->backoff);
+}
+
+
+/* closes a connection that stopped answering; pending calls fail */
+
+static void
+ngx_http_ubt_redis_drop(ngx_http_ubt_redis_t *rd)
+{
+    if (rd->ac == NULL) {
+        return;
+    }
+
+    ngx_http_ubt_redis_log_limited(rd, NGX_LOG_ERR,
+                                   "redis sent no reply for %M ms, "
+                                   "reconnecting",
+                                   ngx_current_msec - rd->last_reply);
+
+    redisAsyncFree(rd->ac);
+}
+
+
+ngx_http_ubt_redis_call_t *
+ngx_http_ubt_redis_eval(ngx_http_ubt_main_conf_t *umcf,
+    ngx_http_ubt_script_e script, ngx_uint_t nkeys, ngx_str_t *args,
+    ngx_uint_t nargs, ngx_http_ubt_redis_handler_pt handler, void *data)
+{
+    return ngx_http_ubt_redis_call(umcf, script, nkeys, args, nargs, handler,
+                                   data);
+}
+
+
+ngx_http_ubt_redis_call_t *
+ngx_http_ubt_redis_command(ngx_http_ubt_main_conf_t *umcf, ngx_str_t *args,
+    ngx_uint_t nargs, ngx_http_ubt_redis_handler_pt handler, void *data)
+{
+    return ngx_http_ubt_redis_call(umcf, -1, 0, args, nargs, handler, data);
+}
+
+
+/*
+ * Copies the arguments into one allocation that outlives the request, so
+ * that a NOSCRIPT reply can be retried with EVAL after the request is gone.
+ * Returns NULL when Redis is not connected: the caller fails fast.
+ */
+
+static ngx_http_ubt_redis_call_t *
+ngx_http_ubt_redis_call(ngx_http_ubt_main_conf_t *umcf, ngx_int_t script,
+    ngx_uint_t nkeys, ngx_str_t *args, ngx_uint_t nargs,
+    ngx_http_ubt_redis_handler_pt handler, void *data)
+{
+    u_char                     *p;
+    size_t                      size;
+    ngx_uint_t                  i, n, head;
+    ngx_http_ubt_redis_t       *rd;
+    ngx_http_ubt_redis_call_t  *call;
+
+    rd = umcf->redis;
+
+    if (rd == NULL) {
+        return NULL;
+    }
+
+    if (rd->ac == NULL) {
+        if (!rd->reconnect_timer.timer_set && !rd->exiting) {
+            ngx_http_ubt_redis_connect(rd);
+        }
+
+        if (rd->ac == NULL) {
+            return NULL;
+        }
+    }
+
+    head = (script >= 0) ? 3 : 0;
+    n = head + nargs;
+
+    size = sizeof(ngx_http_ubt_redis_call_t)
+           + n * (sizeof(const char *) + sizeof(size_t)) + NGX_INT_T_LEN;
+
+    for (i = 0; i < nargs; i++) {
+        size += args[i].len;
+    }
+
+    call = ngx_alloc(size, &rd->log);
+    if (call == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(call, sizeof(ngx_http_ubt_redis_call_t));
+
+    call->redis = rd;
+    call->handler = handler;
+    call->data = data;
+    call->script = script;
+    call->argc = (int) n;
+    call->argv = (const char **) (call + 1);
+    call->argvlen = (size_t *) (call->argv + n);
+
+    p = (u_char *) (call->argvlen + n);
+
+    if (script >= 0) {
+        call->argv[0] = "EVALSHA";
+        call->argvlen[0] = 7;
+        call->argv[1] = (const char *) umcf->script_sha[script].data;
+        call->argvlen[1] = umcf->script_sha[script].len;
+        call->argv[2] = (const char *) p;
+        call->argvlen[2] = ngx_sprintf(p, "%ui", nkeys) - p;
+        p += call->argvlen[2];
+    }
+
+    for (i = 0; i < nargs; i++) {
+        call->argv[head + i] = (const char *) p;
+        call->argvlen[head + i] = args[i].len;
+        p = ngx_cpymem(p, args[i].data, args[i].len);
+    }
+
+    call->timer.handler = ngx_http_ubt_redis_call_timeout;
+    call->timer.data = call;
+    call->timer.log = &rd->log;
+
+    if (ngx_http_ubt_redis_send(call) != NGX_OK) {
+        ngx_free(call);
+        return NULL;
+    }
+
+    ngx_add_timer(&call->timer, umcf->timeout);
+
+    return call;
+}
+
+
+static ngx_int_t
+ngx_http_ubt_redis_send(ngx_http_ubt_redis_call_t *call)
+{
+    ngx_http_ubt_redis_t  *rd;
+
+    rd = call->redis;
+
+    if (rd->ac == NULL
+        || redisAsyncCommandArgv(rd->ac, ngx_http_ubt_redis_reply, call,
+                                 call->argc, call->argv, call->argvlen)
+           != REDIS_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* silence is measured from the moment the first reply became due */
+    if (rd->pending++ == 0) {
+        rd->last_reply = ngx_current_msec;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ubt_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply                 *reply = r;
+    ngx_http_ubt_redis_t       *rd;
+    ngx_http_ubt_redis_call_t  *call = privdata;
+
+    rd = call->redis;
+    rd->pending--;
+
+    if (reply == NULL) {
+        ngx_http_ubt_redis_finish(call, NGX_HTTP_UBT_REDIS_FAILED, NULL);
+        return;
+    }
+
+    rd->last_reply = ngx_current_msec;
+
+    if (reply->type != REDIS_REPLY_ERROR) {
+        ngx_http_ubt_redis_finish(call, NGX_HTTP_UBT_REDIS_REPLY, reply);
+        return;
+    }
+
+    /* a restarted or flushed Redis has lost its script cache */
+    if (call->script >= 0
+        && !call->retried
+        && reply->len >= 8
+        && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
+    {
+        ngx_log_error(NGX_LOG_NOTICE, &rd->log, 0,
+                      "redis lost script \"%s\", sending it again",
+                      call->argv[1]);
+
+        call->retried = 1;
+        call->argv[0] = "EVAL";
+        call->argvlen[0] = 4;
+        call->argv[1] = ngx_http_ubt_scripts[call->script];
+        call->argvlen[1] = ngx_strlen(ngx_http_ubt_scripts[call->script]);
+
+        if (ngx_http_ubt_redis_send(call) == NGX_OK) {
+            return;
+        }
+    }
+
+    ngx_http_ubt_redis_log_limited(rd, NGX_LOG_ERR,
+                                   "redis replied with error \"%*s\"",
+                                   (size_t) reply->len, reply->str);
+
+    ngx_http_ubt_redis_finish(call, NGX_HTTP_UBT_REDIS_FAILED, NULL);
+}
+
+
+static void
+ngx_http_ubt_redis_finish(ngx_http_ubt_redis_call_t *call,
+    ngx_http_ubt_redis_rc_e rc, redisReply *reply)
+{
+    ngx_http_ubt_redis_handler_pt  handler;
+
+    if (call->timer.timer_set) {
+        ngx_del_timer(&call->timer);
+    }
+
+    handler = call->handler;
+    call->handler = NULL;
+
+    if (handler) {
+        handler(call->data, rc, reply);
+
+    } else {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, &call->redis->log, 0,
+                       "ubt redis discarded a late reply");
+    }
+
+    ngx_free(call);
+}
+
+
+static void
+ngx_http_ubt_redis_call_timeout(ngx_event_t *ev)
+{
+    ngx_http_ubt_redis_t           *rd;
+    ngx_http_ubt_redis_call_t      *call;
+    ngx_http_ubt_redis_handler_pt   handler;
+
+    call = ev->data;
+    rd = call->redis;
+
+    ngx_http_ubt_redis_log_limited(rd, NGX_LOG_ERR,
+                                   "redis command timed out after %M ms",
+                                   rd->umcf->timeout);
+
+    /* the call stays queued in hiredis; its reply will be discarded */
+    handler = call->handler;
+    call->handler = NULL;
+
+    if (handler) {
+        handler(call->data, NGX_HTTP_UBT_REDIS_TIMEDOUT, NULL);
+    }
+
+    if (rd->ac
+        && rd->pending
+        && ngx_current_msec - rd->last_reply
+           >= NGX_HTTP_UBT_DEAD_FACTOR * rd->umcf->timeout)
+    {
+        ngx_http_ubt_redis_drop(rd);
+    }
+}
+
+
+void
+ngx_http_ubt_redis_cancel(ngx_http_ubt_redis_call_t *call)
+{
+    if (call->timer.timer_set) {
+        ngx_del_timer(&call->timer);
+    }
+
+    call->handler = NULL;
+}
+
+
+/*
+ * Request-time Redis errors are logged at most once a second per worker,
+ * so that an outage does not flood the error log.
+ */
+
+static void
+ngx_http_ubt_redis_log_limited(ngx_http_ubt_redis_t *rd, ngx_uint_t level,
+    const char *fmt, ...)
+{
+    u_char      *p, msg[NGX_MAX_ERROR_STR];
+    va_list      args;
+    ngx_uint_t   suppressed;
+
+    if (rd->log.log_level < level) {
+        return;
+    }
+
+    if (rd->logged == ngx_time()) {
+        rd->suppressed++;
+        return;
+    }
+
+    suppressed = rd->suppressed;
+    rd->logged = ngx_time();
+    rd->suppressed = 0;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
+    va_end(args);
+
+    if (suppressed) {
+        p = ngx_slprintf(p, msg + sizeof(msg),
+                         " (%ui similar messages suppressed)", suppressed);
+    }
+
+    ngx_log_error(level, &rd->log, 0, "%*s", p - msg, msg);
+}
+
+
+static u_char *
+ngx_http_ubt_redis_log_error(ngx_log_t *log, u_char *buf, size_t len)
+{
+    ngx_http_ubt_redis_t  *rd = log->data;
+
+    return ngx_snprintf(buf, len, ", redis: %V", &rd->umcf->name);
+}

@@ -1,0 +1,254 @@
+
+/*
+ * Copyright (C) ngx_http_ubt_module authors
+ */
+
+
+#include "ngx_http_ubt.h"
+
+
+typedef struct {
+    ngx_uint_t   status;
+    const char  *status_text;
+} ngx_http_ubt_reason_reply_t;
+
+
+static ngx_int_t ngx_http_ubt_add_request_id(ngx_http_request_t *r,
+    json_t *body);
+
+
+ngx_str_t  ngx_http_ubt_reason_names[] = {
+    ngx_string("OK"),
+    ngx_string("MISSING_KEY"),
+    ngx_string("MALFORMED_KEY"),
+    ngx_string("UNKNOWN_KEY"),
+    ngx_string("REVOKED_KEY"),
+    ngx_string("TEST_KEY_NOT_ALLOWED"),
+    ngx_string("MALFORMED_HEADER"),
+    ngx_string("DUPLICATE_HEADER"),
+    ngx_string("MISSING_SIGNATURE"),
+    ngx_string("BAD_SIGNATURE"),
+    ngx_string("STALE_TIMESTAMP"),
+    ngx_string("REPLAYED_NONCE"),
+    ngx_string("DISCONNECTED"),
+    ngx_string("BANNED"),
+    ngx_string("UNAVAILABLE")
+};
+
+
+ngx_uint_t
+ngx_http_ubt_reason_status(ngx_http_ubt_reason_e reason)
+{
+    switch (reason) {
+
+    case NGX_HTTP_UBT_OK:
+        return NGX_HTTP_OK;
+
+    case NGX_HTTP_UBT_DISCONNECTED:
+    case NGX_HTTP_UBT_BANNED:
+        return NGX_HTTP_FORBIDDEN;
+
+    case NGX_HTTP_UBT_UNAVAILABLE:
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+
+    default:
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+}
+
+
+/*
+ * Sends a rejection: 401 {"status":"UNAUTHORIZED","reason":...} for the
+ * credential checks, 403 with the user's status, 503 when Redis is down.
+ */
+
+ngx_int_t
+ngx_http_ubt_send_reject(ngx_http_request_t *r, ngx_http_ubt_reason_e reason)
+{
+    json_t              *body;
+    ngx_int_t            rc;
+    ngx_uint_t           status;
+    ngx_time_t          *tp;
+    ngx_http_ubt_ctx_t  *ctx;
+
+    status = ngx_http_ubt_reason_status(reason);
+
+    body = json_object();
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = json_object_set_new(body, "ok", json_false());
+
+    if (status == NGX_HTTP_UNAUTHORIZED) {
+        rc |= json_object_set_new(body, "status",
+                                  json_string("UNAUTHORIZED"));
+        rc |= json_object_set_new(body, "reason",
+                  json_stringn((char *) ngx_http_ubt_reason_names[reason].data,
+                               ngx_http_ubt_reason_names[reason].len));
+
+    } else {
+        rc |= json_object_set_new(body, "status",
+                  json_stringn((char *) ngx_http_ubt_reason_names[reason].data,
+                               ngx_http_ubt_reason_names[reason].len));
+    }
+
+    if (reason == NGX_HTTP_UBT_STALE_TIMESTAMP) {
+        /* lets the client correct its clock */
+        tp = ngx_timeofday();
+        rc |= json_object_set_new(body, "server_time_ms",
+                  json_integer((json_int_t) tp->sec * 1000 + tp->msec));
+    }
+
+    if (rc != 0) {
+        json_decref(body);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx = ngx_http_ubt_get_ctx(r);
+    if (ctx) {
+        ctx->reason = reason;
+    }
+
+    return ngx_http_ubt_send_json(r, status, body);
+}
+
+
+/*
+ * Sends {"ok":false,"status":S,"reason":R,"field":F}; reason and field may
+ * be NULL.
+ */
+
+ngx_int_t
+ngx_http_ubt_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *status_text, const char *reason, const char *field)
+{
+    int      rc;
+    json_t  *body;
+
+    body = json_object();
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = json_object_set_new(body, "ok", json_false());
+    rc |= json_object_set_new(body, "status", json_string(status_text));
+
+    if (reason) {
+        rc |= json_object_set_new(body, "reason", json_string(reason));
+    }
+
+    if (field) {
+        rc |= json_object_set_new(body, "field", json_string(field));
+    }
+
+    if (rc != 0) {
+        json_decref(body);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_ubt_send_json(r, status, body);
+}
+
+
+/*
+ * Adds "request_id", serializes the body into the request pool and sends
+ * it.  Takes over the reference to body.  Returns what the output filter
+ * returned, or an HTTP status when nothing was sent.
+ */
+
+ngx_int_t
+ngx_http_ubt_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *body)
+{
+    size_t            len;
+    ngx_int_t         rc;
+    ngx_buf_t        *b;
+    ngx_chain_t       out;
+    ngx_table_elt_t  *h;
+
+    if (ngx_http_ubt_add_request_id(r, body) != NGX_OK) {
+        json_decref(body);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = json_dumpb(body, NULL, 0, JSON_COMPACT);
+    if (len == 0) {
+        json_decref(body);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b = ngx_create_temp_buf(r->pool, len + 1);
+    if (b == NULL) {
+        json_decref(body);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last += json_dumpb(body, (char *) b->pos, len, JSON_COMPACT);
+    *b->last++ = '\n';
+
+    json_decref(body);
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    /* replies may carry a key shown once, or a per-request verdict */
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-store");
+
+    if (status == NGX_HTTP_UNAUTHORIZED) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "WWW-Authenticate");
+        ngx_str_set(&h->value, "UBT realm=\"ubt\"");
+        r->headers_out.www_authenticate = h;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static ngx_int_t
+ngx_http_ubt_add_request_id(ngx_http_request_t *r, json_t *body)
+{
+    ngx_http_variable_value_t  *vv;
+    ngx_http_ubt_main_conf_t   *umcf;
+
+    umcf = ngx_http_get_module_main_conf(r, ngx_http_ubt_module);
+
+    vv = ngx_http_get_indexed_variable(r, umcf->request_id_index);
+
+    if (vv == NULL || vv->not_found) {
+        return NGX_OK;
+    }
+
+    return json_object_set_new(body, "request_id",
+                               json_stringn((char *) vv->data, vv->len))
+           == 0 ? NGX_OK : NGX_ERROR;
+}

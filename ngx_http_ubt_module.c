@@ -332,7 +332,7 @@ ngx_http_ubt_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_value(umcf->db, 0);
 
-    /* a gateway fails fast: Redis is local and answers in well under 1 ms */
+    /* a gateway fails fast: a healthy Redis nearby replies within 1 ms */
     ngx_conf_init_msec_value(umcf->connect_timeout, 500);
     ngx_conf_init_msec_value(umcf->timeout, 500);
 
@@ -387,8 +387,20 @@ ngx_http_ubt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->forward_credentials,
                          prev->forward_credentials, 0);
     ngx_conf_merge_sec_value(conf->time_skew, prev->time_skew, 300);
-    ngx_conf_merge_msec_value(conf->nonce_ttl, prev->nonce_ttl,
-                              (ngx_msec_t) conf->time_skew * 2000);
+
+    /*
+     * only an explicit ubt_nonce_ttl is inherited: the default follows the
+     * skew of the level where it is used
+     */
+
+    if (conf->nonce_ttl == NGX_CONF_UNSET_MSEC) {
+        conf->nonce_ttl = prev->nonce_ttl;
+    }
+
+    conf->nonce_window = (conf->nonce_ttl == NGX_CONF_UNSET_MSEC)
+                         ? (ngx_msec_t) conf->time_skew * 2000
+                         : conf->nonce_ttl;
+
     ngx_conf_merge_uint_value(conf->log_level, prev->log_level,
                               NGX_LOG_INFO);
     ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
@@ -409,11 +421,11 @@ ngx_http_ubt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
      * skew on either side of the gateway's clock
      */
 
-    if (conf->nonce_ttl < (ngx_msec_t) conf->time_skew * 2000) {
+    if (conf->nonce_window < (ngx_msec_t) conf->time_skew * 2000) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"ubt_nonce_ttl\" %Mms is shorter than twice "
                            "\"ubt_time_skew\" %Ts",
-                           conf->nonce_ttl, conf->time_skew);
+                           conf->nonce_window, conf->time_skew);
         return NGX_CONF_ERROR;
     }
 

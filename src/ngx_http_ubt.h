@@ -124,7 +124,8 @@ typedef struct {
     ngx_flag_t                  allow_test_keys;
     ngx_flag_t                  forward_credentials;
     time_t                      time_skew;
-    ngx_msec_t                  nonce_ttl;
+    ngx_msec_t                  nonce_ttl;        /* as configured */
+    ngx_msec_t                  nonce_window;     /* in effect */
     ngx_uint_t                  log_level;
     size_t                      max_body_size;
     ngx_str_t                   default_plan;

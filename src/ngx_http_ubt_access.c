@@ -508,7 +508,7 @@ ngx_http_ubt_start_check(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
     args[3].len = p - args[3].data;
 
     args[4].data = p;
-    p = ngx_sprintf(p, "%M", ulcf->nonce_ttl);
+    p = ngx_sprintf(p, "%M", ulcf->nonce_window);
     args[4].len = p - args[4].data;
 
     tp = ngx_timeofday();

@@ -19,7 +19,8 @@ static void ngx_http_ubt_provision_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ubt_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_ubt_provision_parse(ngx_http_request_t *r,
-    ngx_http_ubt_ctx_t *ctx, ngx_str_t *body);
+    ngx_http_ubt_ctx_t *ctx, ngx_str_t *body, const char **reason,
+    const char **field);
 static ngx_int_t ngx_http_ubt_json_user_id(ngx_http_request_t *r,
     json_t *value, ngx_str_t *user_id);
 static void ngx_http_ubt_provision_mapped(void *data,
@@ -192,6 +193,7 @@ ngx_http_ubt_provision_body(ngx_http_request_t *r)
     u_char                    *p;
     ngx_int_t                  rc;
     ngx_str_t                  body, args[3];
+    const char                *reason, *field;
     ngx_http_ubt_ctx_t        *ctx;
     ngx_http_ubt_loc_conf_t   *ulcf;
     ngx_http_ubt_main_conf_t  *umcf;
@@ -218,11 +220,17 @@ ngx_http_ubt_provision_body(ngx_http_request_t *r)
         return;
     }
 
-    rc = ngx_http_ubt_provision_parse(r, ctx, &body);
+    rc = ngx_http_ubt_provision_parse(r, ctx, &body, &reason, &field);
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_ubt_send_error(r, NGX_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                                     reason, field);
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
 
     if (rc != NGX_OK) {
-        /* the parser has sent the 400 already */
-        ngx_http_finalize_request(r, rc);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -332,19 +340,18 @@ ngx_http_ubt_read_body(ngx_http_request_t *r, ngx_str_t *body)
 
 /*
  * Parses {"user_id": 123 | "123", "plan"?: "PRO", "env"?: "live" | "test"},
- * then makes the key, its digest and its issued_id.  On bad input it sends
- * the 400 reply and returns what the output filter returned.
+ * then makes the key, its digest and its issued_id.  Returns NGX_DECLINED
+ * with the reason and the field (NULL for the body as a whole) on bad input.
  */
 
 static ngx_int_t
 ngx_http_ubt_provision_parse(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
-    ngx_str_t *body)
+    ngx_str_t *body, const char **reason, const char **field)
 {
     u_char        *p;
     size_t         i;
     json_t        *root, *value;
     ngx_str_t      plan;
-    const char    *field, *reason;
     json_error_t   error;
 
     root = json_loadb((char *) body->data, body->len, JSON_REJECT_DUPLICATES,
@@ -359,17 +366,19 @@ ngx_http_ubt_provision_parse(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
             json_decref(root);
         }
 
-        return ngx_http_ubt_send_error(r, NGX_HTTP_BAD_REQUEST, "BAD_REQUEST",
-                                       "MALFORMED_JSON", NULL);
+        *reason = "MALFORMED_JSON";
+        *field = NULL;
+
+        return NGX_DECLINED;
     }
 
-    reason = "INVALID_FIELD";
+    *reason = "INVALID_FIELD";
 
-    field = "user_id";
-    value = json_object_get(root, field);
+    *field = "user_id";
+    value = json_object_get(root, *field);
 
     if (value == NULL) {
-        reason = "MISSING_FIELD";
+        *reason = "MISSING_FIELD";
         goto invalid;
     }
 
@@ -377,8 +386,8 @@ ngx_http_ubt_provision_parse(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
         goto invalid;
     }
 
-    field = "plan";
-    value = json_object_get(root, field);
+    *field = "plan";
+    value = json_object_get(root, *field);
     ngx_str_null(&ctx->plan);
 
     if (value && !json_is_null(value)) {
@@ -399,7 +408,7 @@ ngx_http_ubt_provision_parse(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
         ctx->plan.data = ngx_pnalloc(r->pool, plan.len);
         if (ctx->plan.data == NULL) {
             json_decref(root);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
         }
 
         for (i = 0; i < plan.len; i++) {
@@ -409,8 +418,8 @@ ngx_http_ubt_provision_parse(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
         ctx->plan.len = plan.len;
     }
 
-    field = "env";
-    value = json_object_get(root, field);
+    *field = "env";
+    value = json_object_get(root, *field);
     ngx_str_set(&ctx->key_env, "live");
 
     if (value && !json_is_null(value)) {
@@ -431,7 +440,7 @@ ngx_http_ubt_provision_parse(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
 
     p = ngx_pnalloc(r->pool, NGX_HTTP_UBT_KEY_LEN + NGX_HTTP_UBT_ISSUED_ID_LEN);
     if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     ctx->key.data = p;
@@ -443,7 +452,7 @@ ngx_http_ubt_provision_parse(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
     if (ngx_http_ubt_generate_key(ctx->key.data, ctx->test_key) != NGX_OK
         || ngx_http_ubt_generate_issued_id(ctx->issued_id.data) != NGX_OK)
     {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     ngx_http_ubt_digest(&ctx->key, ctx->digest);
@@ -454,12 +463,12 @@ invalid:
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "ubt provisioning rejected: %s \"%s\"",
-                  reason[0] == 'M' ? "missing field" : "invalid field", field);
+                  (*reason)[0] == 'M' ? "missing field" : "invalid field",
+                  *field);
 
     json_decref(root);
 
-    return ngx_http_ubt_send_error(r, NGX_HTTP_BAD_REQUEST, "BAD_REQUEST",
-                                   reason, field);
+    return NGX_DECLINED;
 }
 
 

@@ -1,0 +1,443 @@
+# Configuration checks: nginx refuses to start on a bad ubt directive and
+# names the value, and accepts the good variants.
+
+use Test::Nginx::Socket;
+use FindBin;
+use lib $FindBin::Bin;
+use UbtTest;
+
+repeat_each(1);
+
+# a refused configuration is two checks (nginx died, the message); the
+# last three blocks start nginx and make four checks each
+plan tests => repeat_each() * (2 * blocks() + 2 * 3);
+
+no_long_string();
+no_shuffle();
+run_tests();
+
+__DATA__
+=== TEST 1: ubt without a signing secret
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+    location /t {
+        ubt on;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+"ubt on" requires "ubt_signing_secret_file"
+
+
+
+=== TEST 2: ubt without ubt_redis
+--- http_config
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+--- config
+    location /t {
+        ubt on;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+"ubt_redis" is not set in the http block, but ubt is used
+
+
+
+=== TEST 3: provisioning without ubt_redis
+--- http_config
+    ubt_provision_secret_file $TEST_NGINX_UBT_DIR/provision.secret;
+--- config
+    location /t {
+        ubt_provision;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+"ubt_redis" is not set in the http block, but ubt is used
+
+
+
+=== TEST 4: nonce window shorter than twice the skew
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+--- config
+    location /t {
+        ubt on;
+        ubt_nonce_ttl 100s;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+"ubt_nonce_ttl" 100000ms is shorter than twice "ubt_time_skew" 300s
+
+
+
+=== TEST 5: inherited nonce window shorter than twice the skew
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+    ubt_nonce_ttl 700s;
+--- config
+    location /t {
+        ubt on;
+        ubt_time_skew 600s;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+"ubt_nonce_ttl" 700000ms is shorter than twice "ubt_time_skew" 600s
+
+
+
+=== TEST 6: zero skew
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+--- config
+    location /t {
+        ubt on;
+        ubt_time_skew 0;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+"ubt_time_skew" must be at least 1s
+
+
+
+=== TEST 7: invalid default plan
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+--- config
+    location /t {
+        ubt on;
+        ubt_default_plan "free plan";
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+invalid plan name "free plan"
+
+
+
+=== TEST 8: provisioning in a ubt location
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+    ubt_provision_secret_file $TEST_NGINX_UBT_DIR/provision.secret;
+--- config
+    location /t {
+        ubt on;
+        ubt_provision;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+"ubt_provision" cannot be used in a location with "ubt on"
+
+
+
+=== TEST 9: provisioning without its secret
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+--- config
+    location /t {
+        ubt_provision;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+"ubt_provision" requires "ubt_provision_secret_file"
+
+
+
+=== TEST 10: one secret for signing and provisioning
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+--- config
+    location /t {
+        ubt on;
+        ubt_provision_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+the signing secret and the provisioning secret must differ
+
+
+
+=== TEST 11: secret too short
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/short.secret;
+--- config
+    location /t {
+        ubt on;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+short.secret" is shorter than 16 bytes
+
+
+
+=== TEST 12: secret file missing
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file /nonexistent/ubt-signing.secret;
+--- config
+    location /t {
+        ubt on;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+open() "/nonexistent/ubt-signing.secret" failed
+
+
+
+=== TEST 13: signing secret set twice
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+--- config
+    location /t {
+        ubt on;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+"ubt_signing_secret_file" directive is duplicate
+
+
+
+=== TEST 14: unknown redis parameter
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT timeout=5;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+--- config
+    location /t {
+        ubt on;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+invalid parameter "timeout=5"
+
+
+
+=== TEST 15: invalid database number
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT db=x;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+--- config
+    location /t {
+        ubt on;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+invalid database number "db=x"
+
+
+
+=== TEST 16: redis address twice
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+--- config
+    location /t {
+        ubt on;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+"ubt_redis" directive is duplicate
+
+
+
+=== TEST 17: invalid redis port
+--- http_config
+    ubt_redis 127.0.0.1:99999;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+--- config
+    location /t {
+        ubt on;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+invalid port in redis address "127.0.0.1:99999"
+
+
+
+=== TEST 18: unix socket without a path
+--- http_config
+    ubt_redis unix:;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+--- config
+    location /t {
+        ubt on;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+no path in redis address "unix:"
+
+
+
+=== TEST 19: redis password file missing
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT password_file=/nonexistent/redis.pass;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+--- config
+    location /t {
+        ubt on;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+open() "/nonexistent/redis.pass" failed
+
+
+
+=== TEST 20: invalid log level
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+--- config
+    location /t {
+        ubt on;
+        ubt_log_level debug;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+invalid value "debug"
+
+
+
+=== TEST 21: key cache too large
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+    ubt_key_cache_size 2000000;
+--- config
+    location /t {
+        ubt on;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+value must be between 0 and 1048576
+
+
+
+=== TEST 22: ubt_redis in a location
+--- http_config
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+--- config
+    location /t {
+        ubt on;
+        ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+"ubt_redis" directive is not allowed here
+
+
+
+=== TEST 23: host name resolved at startup
+--- http_config
+    ubt_redis localhost:$TEST_NGINX_REDIS_PORT;
+--- config
+    location = /t {
+        ubt_health;
+    }
+--- request
+GET /t
+--- error_code: 200
+--- response_body_like: ^\{"ok":true,"request_id":"[0-9a-f]{32}"\}$
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 24: database selected
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT db=3;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+
+    server {
+        listen unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        return 200 "reached\n";
+    }
+--- config
+    location /t {
+        ubt on;
+        proxy_pass http://unix:$TEST_NGINX_UBT_DIR/backend.sock;
+    }
+--- init
+UbtTest::flush();
+UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
+--- request
+GET /t
+--- more_headers eval
+UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001')
+--- error_code: 401
+--- response_body_like: "reason":"UNKNOWN_KEY"
+--- error_log
+ubt rejected request: UNKNOWN_KEY
+--- no_error_log
+[alert]
+
+
+
+=== TEST 25: secret readable by all users
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/readable.secret;
+--- config
+    location = /t {
+        ubt_health;
+    }
+--- request
+GET /t
+--- error_code: 200
+--- response_body_like: ^\{"ok":true,
+--- error_log
+readable.secret" is readable by all users
+--- no_error_log
+[alert]

@@ -1,0 +1,350 @@
+# Redis failures: the gateway answers 503 UNAVAILABLE, names the cause in
+# the error log, and recovers the script cache by itself.
+
+use Test::Nginx::Socket;
+use FindBin;
+use lib $FindBin::Bin;
+use UbtTest;
+
+repeat_each(1);
+
+# four checks a request (status, body, two error-log patterns); TEST 4
+# also checks a header and TEST 6 sends a second request
+plan tests => repeat_each() * (4 * blocks() + 1 + 4);
+
+no_long_string();
+no_shuffle();
+run_tests();
+
+__DATA__
+=== TEST 1: signed request while redis is down
+--- http_config
+    ubt_redis 127.0.0.1:1;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+
+    server {
+        listen unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        return 200 "reached $http_x_ubt_user_id\n";
+    }
+--- config
+    location /api/ {
+        ubt on;
+        proxy_pass http://unix:$TEST_NGINX_UBT_DIR/backend.sock;
+    }
+
+    location = /health {
+        ubt_health;
+    }
+
+    location = /plain {
+        return 200 "plain\n";
+    }
+--- init
+UbtTest::flush();
+UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
+--- request
+GET /api/v1/me
+--- more_headers eval
+UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001')
+--- error_code: 503
+--- response_body_like: ^\{"ok":false,"status":"UNAVAILABLE","request_id":"[0-9a-f]{32}"\}$
+--- error_log
+ubt rejected request: UNAVAILABLE
+--- no_error_log
+[alert]
+
+
+
+=== TEST 2: health while redis is down
+--- http_config
+    ubt_redis 127.0.0.1:1;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+
+    server {
+        listen unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        return 200 "reached $http_x_ubt_user_id\n";
+    }
+--- config
+    location /api/ {
+        ubt on;
+        proxy_pass http://unix:$TEST_NGINX_UBT_DIR/backend.sock;
+    }
+
+    location = /health {
+        ubt_health;
+    }
+
+    location = /plain {
+        return 200 "plain\n";
+    }
+--- request
+GET /health
+--- error_code: 503
+--- response_body_like: ^\{"ok":false,"status":"UNAVAILABLE","request_id":"[0-9a-f]{32}"\}$
+--- error_log
+connect to redis failed
+--- no_error_log
+[alert]
+
+
+
+=== TEST 3: health while redis is up
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+
+    server {
+        listen unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        return 200 "reached $http_x_ubt_user_id\n";
+    }
+--- config
+    location /api/ {
+        ubt on;
+        proxy_pass http://unix:$TEST_NGINX_UBT_DIR/backend.sock;
+    }
+
+    location = /health {
+        ubt_health;
+    }
+
+    location = /plain {
+        return 200 "plain\n";
+    }
+--- request
+GET /health
+--- error_code: 200
+--- response_body_like: ^\{"ok":true,"request_id":"[0-9a-f]{32}"\}$
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 4: health takes GET only
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+
+    server {
+        listen unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        return 200 "reached $http_x_ubt_user_id\n";
+    }
+--- config
+    location /api/ {
+        ubt on;
+        proxy_pass http://unix:$TEST_NGINX_UBT_DIR/backend.sock;
+    }
+
+    location = /health {
+        ubt_health;
+    }
+
+    location = /plain {
+        return 200 "plain\n";
+    }
+--- request
+POST /health
+--- error_code: 405
+--- response_headers
+Allow: GET, HEAD
+--- response_body_like: "status":"METHOD_NOT_ALLOWED"
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 5: redis too slow
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+    ubt_redis_timeout 200ms;
+    server {
+        listen unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        return 200 "reached $http_x_ubt_user_id\n";
+    }
+--- config
+    location /api/ {
+        ubt on;
+        proxy_pass http://unix:$TEST_NGINX_UBT_DIR/backend.sock;
+    }
+
+    location = /health {
+        ubt_health;
+    }
+
+    location = /plain {
+        return 200 "plain\n";
+    }
+--- init
+UbtTest::flush();
+UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
+UbtTest::redis('CLIENT', 'PAUSE', 1500, 'ALL');
+--- request
+GET /api/v1/me
+--- more_headers eval
+UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001')
+--- timeout: 1
+--- error_code: 503
+--- response_body_like: ^\{"ok":false,"status":"UNAVAILABLE","request_id":"[0-9a-f]{32}"\}$
+--- error_log
+redis command timed out after 200 ms
+--- no_error_log
+[alert]
+
+
+
+=== TEST 6: plain location served while redis is paused
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+    ubt_redis_timeout 300ms;
+    server {
+        listen unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        return 200 "reached $http_x_ubt_user_id\n";
+    }
+--- config
+    location /api/ {
+        ubt on;
+        proxy_pass http://unix:$TEST_NGINX_UBT_DIR/backend.sock;
+    }
+
+    location = /health {
+        ubt_health;
+    }
+
+    location = /plain {
+        return 200 "plain\n";
+    }
+--- init
+UbtTest::flush();
+UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
+UbtTest::redis('CLIENT', 'PAUSE', 1500, 'ALL');
+--- request eval
+["GET /api/v1/me", "GET /plain"]
+--- more_headers eval
+[UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001'), ""]
+--- timeout: 1
+--- error_code eval
+[503, 200]
+--- response_body_like eval
+[qr/"status":"UNAVAILABLE"/, qr/^plain$/]
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 7: lost script cache recovered
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+
+    server {
+        listen unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        return 200 "reached $http_x_ubt_user_id\n";
+    }
+--- config
+    location /api/ {
+        ubt on;
+        proxy_pass http://unix:$TEST_NGINX_UBT_DIR/backend.sock;
+    }
+
+    location = /health {
+        ubt_health;
+    }
+
+    location = /plain {
+        return 200 "plain\n";
+    }
+--- init
+UbtTest::flush();
+UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
+UbtTest::redis('SCRIPT', 'FLUSH');
+--- request
+GET /api/v1/me
+--- more_headers eval
+UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001')
+--- error_code: 200
+--- response_body
+reached 1001
+--- error_log
+redis lost script
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: authentication refused
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT password_file=$TEST_NGINX_UBT_DIR/provision.secret;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+
+    server {
+        listen unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        return 200 "reached $http_x_ubt_user_id\n";
+    }
+--- config
+    location /api/ {
+        ubt on;
+        proxy_pass http://unix:$TEST_NGINX_UBT_DIR/backend.sock;
+    }
+
+    location = /health {
+        ubt_health;
+    }
+
+    location = /plain {
+        return 200 "plain\n";
+    }
+--- init
+UbtTest::flush();
+UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
+--- request
+GET /api/v1/me
+--- more_headers eval
+UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001')
+--- error_code: 503
+--- response_body_like: ^\{"ok":false,"status":"UNAVAILABLE","request_id":"[0-9a-f]{32}"\}$
+--- error_log
+redis AUTH failed
+--- no_error_log
+[alert]
+
+
+
+=== TEST 9: error reply from the check script
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+
+    server {
+        listen unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        return 200 "reached $http_x_ubt_user_id\n";
+    }
+--- config
+    location /api/ {
+        ubt on;
+        proxy_pass http://unix:$TEST_NGINX_UBT_DIR/backend.sock;
+    }
+
+    location = /health {
+        ubt_health;
+    }
+
+    location = /plain {
+        return 200 "plain\n";
+    }
+--- init
+UbtTest::flush();
+UbtTest::redis('SET', 'ubt:{u:1001}', 'not a hash');
+--- request
+GET /api/v1/me
+--- more_headers eval
+UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001')
+--- error_code: 503
+--- response_body_like: ^\{"ok":false,"status":"UNAVAILABLE","request_id":"[0-9a-f]{32}"\}$
+--- error_log
+redis replied with error "WRONGTYPE
+--- no_error_log
+[alert]

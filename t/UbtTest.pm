@@ -1,0 +1,249 @@
+package UbtTest;
+
+# Helpers shared by the ubt test suites: secrets in a temporary directory,
+# an independent implementation of the key format and the request
+# signature, and a minimal Redis client for seeding and inspecting state.
+#
+# The suites load it with "use lib $FindBin::Bin; use UbtTest;" so that it
+# works the same under the real Test::Nginx and under the bundled runner.
+# Test::Base evaluates "eval" sections in its own package, so blocks call
+# these subs by their full names: UbtTest::headers(...), $UbtTest::HttpConfig.
+
+use strict;
+use warnings;
+
+use Compress::Zlib ();
+use Digest::SHA qw(sha256 sha256_hex hmac_sha256_hex);
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use Time::HiRes ();
+
+our $SigningSecret = 'test-signing-secret-6d1f0c2a9b7e4d35';
+our $ProvisionSecret = 'test-provision-token-83c5e0f14a2b9d67';
+our $HttpConfig;
+
+my $Base62 = join '', '0' .. '9', 'A' .. 'Z', 'a' .. 'z';
+
+
+BEGIN {
+    $ENV{TEST_NGINX_REDIS_PORT} ||= 6379;
+}
+
+{
+    my $dir = tempdir('ubt-test-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+
+    write_secret("$dir/signing.secret", "$SigningSecret\n");
+    write_secret("$dir/provision.secret", "$ProvisionSecret\n");
+    write_secret("$dir/short.secret", "too-short\n");
+    write_secret("$dir/readable.secret", "readable-by-everyone-0123456789\n");
+    chmod 0644, "$dir/readable.secret";
+
+    $ENV{TEST_NGINX_UBT_DIR} = $dir;
+
+    # the upstream echoes what the gateway forwarded, one header a line
+    $HttpConfig = <<"_EOC_";
+    ubt_redis 127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};
+    ubt_signing_secret_file $dir/signing.secret;
+    ubt_provision_secret_file $dir/provision.secret;
+
+    server {
+        listen unix:$dir/backend.sock;
+        underscores_in_headers on;
+
+        location = /missing {
+            return 404;
+        }
+
+        location / {
+            default_type text/plain;
+            return 200 "user=\$http_x_ubt_user_id
+plan=\$http_x_ubt_plan
+issued=\$http_x_ubt_issued_id
+env=\$http_x_ubt_key_env
+key=\$http_x_ubt_api_key
+live_key=\$http_x_ubt_live_api_key
+ts=\$http_x_ubt_ts
+nonce=\$http_x_ubt_nonce
+sign=\$http_x_ubt_sign
+provision=\$http_x_ubt_provision
+other=\$http_x_ubt_version
+";
+        }
+    }
+
+    upstream ubt_backend {
+        server unix:$dir/backend.sock;
+    }
+_EOC_
+}
+
+
+sub write_secret {
+    my ($path, $content) = @_;
+
+    open my $fh, '>', $path or die "cannot write $path: $!\n";
+    print $fh $content;
+    close $fh;
+    chmod 0600, $path;
+}
+
+
+sub secret {
+    my ($name) = @_;
+
+    return $name eq 'provision' ? $ProvisionSecret : $SigningSecret;
+}
+
+
+sub now_ms {
+    return int(Time::HiRes::time() * 1000);
+}
+
+
+# Makes a well-formed runtime key whose random part is derived from $seed,
+# so that the same call at plan time and at seed time gives the same key.
+
+sub key {
+    my ($env, $seed) = @_;
+
+    my $key = "ubt_${env}_";
+    my $bytes = '';
+    my $i = 0;
+
+    while (length($bytes) < 43) {
+        $bytes .= sha256("$seed/" . $i++);
+    }
+
+    for my $byte (unpack 'C43', $bytes) {
+        $key .= substr($Base62, $byte % 62, 1);
+    }
+
+    my $crc = Compress::Zlib::crc32($key);
+    my $sum = '';
+
+    for (1 .. 6) {
+        $sum = substr($Base62, $crc % 62, 1) . $sum;
+        $crc = int($crc / 62);
+    }
+
+    return $key . $sum;
+}
+
+
+sub sign {
+    my ($ts, $user_id, $nonce, $secret) = @_;
+
+    return hmac_sha256_hex("$ts.$user_id.$nonce", $secret // $SigningSecret);
+}
+
+
+# Returns the credential headers of one signed request, one per line.
+# Options: key, user (the signed user id), header_user (the X-UBT-USER-ID
+# sent, default the signed one, undef to leave it out), ts, nonce, sign.
+
+sub headers {
+    my (%o) = @_;
+
+    my $ts = $o{ts} // now_ms();
+    my $nonce = $o{nonce} // sprintf('n%015x', int(rand(2**48)));
+    my $user = $o{user};
+    my $sign = $o{sign} // sign($ts, $user, $nonce);
+
+    my $header_user = exists $o{header_user} ? $o{header_user} : $user;
+
+    my $h = "X-UBT-API-KEY: $o{key}\n";
+    $h .= "X-UBT-USER-ID: $header_user\n" if defined $header_user;
+    $h .= "X-UBT-TS: $ts\nX-UBT-NONCE: $nonce\nX-UBT-SIGN: $sign\n";
+
+    return $h;
+}
+
+
+# Sends one command to the test Redis and returns its reply: a scalar, an
+# array reference, or undef for nil.  An error reply dies.
+
+sub redis {
+    my (@args) = @_;
+
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                     PeerPort => $ENV{TEST_NGINX_REDIS_PORT},
+                                     Proto => 'tcp')
+        or die "cannot connect to redis on 127.0.0.1:"
+               . "$ENV{TEST_NGINX_REDIS_PORT}: $!\n";
+
+    my $cmd = '*' . scalar(@args) . "\r\n";
+    $cmd .= '$' . length($_) . "\r\n$_\r\n" for @args;
+
+    print $sock $cmd;
+
+    my $reply = read_reply($sock);
+    close $sock;
+
+    return $reply;
+}
+
+
+sub read_reply {
+    my ($sock) = @_;
+
+    my $line = <$sock>;
+    die "redis closed the connection\n" unless defined $line;
+    $line =~ s/\r\n$//;
+
+    my ($type, $rest) = (substr($line, 0, 1), substr($line, 1));
+
+    return $rest if $type eq '+' || $type eq ':';
+    die "redis error: $rest\n" if $type eq '-';
+
+    if ($type eq '$') {
+        return undef if $rest < 0;
+        my $data = '';
+        read($sock, $data, $rest + 2) == $rest + 2
+            or die "short read from redis\n";
+        return substr($data, 0, $rest);
+    }
+
+    if ($type eq '*') {
+        return undef if $rest < 0;
+        return [map { read_reply($sock) } 1 .. $rest];
+    }
+
+    die "unexpected redis reply \"$line\"\n";
+}
+
+
+sub flush {
+    redis('FLUSHDB');
+}
+
+
+# Stores a key for a user the way the provisioning endpoint does.
+
+sub seed {
+    my ($user, $key, %o) = @_;
+
+    my $digest = sha256_hex($key);
+    my $env = $key =~ /^ubt_test_/ ? 'test' : 'live';
+
+    redis('SET', "ubt:kd:$digest", $user);
+    redis('HSET', "ubt:{u:$user}",
+              'digest', $digest,
+              'status', $o{status} // 'CONNECTED',
+              'plan', $o{plan} // 'FREE',
+              'issued_id', $o{issued_id} // '01JTESTISSUEDID0000000000',
+              'env', $env,
+              'created_at', now_ms());
+}
+
+
+# Records $key as an earlier, revoked key of $user.
+
+sub revoke {
+    my ($user, $key) = @_;
+
+    redis('SET', 'ubt:kd:' . sha256_hex($key), $user);
+    redis('ZADD', "ubt:{u:$user}:revoked", now_ms(), sha256_hex($key));
+}
+
+
+1;

@@ -9,8 +9,9 @@ use UbtTest;
 repeat_each(1);
 
 # four checks a request (status, body, two error-log patterns); TEST 4
-# also checks a header and TEST 6 sends a second request
-plan tests => repeat_each() * (4 * blocks() + 1 + 4);
+# also checks a header, TEST 6 sends a second request, and TEST 10 checks
+# three log patterns but no response
+plan tests => repeat_each() * (4 * blocks() + 1 + 4 - 1);
 
 no_long_string();
 no_shuffle();
@@ -346,5 +347,47 @@ UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001')
 --- response_body_like: ^\{"ok":false,"status":"UNAVAILABLE","request_id":"[0-9a-f]{32}"\}$
 --- error_log
 redis replied with error "WRONGTYPE
+--- no_error_log
+[alert]
+
+
+
+=== TEST 10: client gone while redis is paused
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+    ubt_redis_timeout 2s;
+    server {
+        listen unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        return 200 "reached $http_x_ubt_user_id\n";
+    }
+--- config
+    location /api/ {
+        ubt on;
+        proxy_pass http://unix:$TEST_NGINX_UBT_DIR/backend.sock;
+    }
+
+    location = /health {
+        ubt_health;
+    }
+
+    location = /plain {
+        return 200 "plain\n";
+    }
+--- init
+UbtTest::flush();
+UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
+UbtTest::redis('CLIENT', 'PAUSE', 800, 'ALL');
+--- request
+GET /api/v1/me
+--- more_headers eval
+UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001')
+--- timeout: 0.2
+--- abort
+--- ignore_response
+--- wait: 1.2
+--- error_log
+client prematurely closed connection
+ubt redis discarded a late reply
 --- no_error_log
 [alert]

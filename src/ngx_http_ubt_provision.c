@@ -29,6 +29,8 @@ static void ngx_http_ubt_provision_issued(void *data,
     ngx_http_ubt_redis_rc_e rc, redisReply *reply);
 static ngx_int_t ngx_http_ubt_provision_reply(ngx_http_request_t *r,
     ngx_http_ubt_ctx_t *ctx);
+static ngx_int_t ngx_http_ubt_content_redis_failed(ngx_http_ubt_ctx_t *ctx,
+    ngx_http_ubt_redis_rc_e rc);
 static void ngx_http_ubt_content_done(ngx_http_request_t *r, ngx_int_t rc);
 static void ngx_http_ubt_health_done(void *data, ngx_http_ubt_redis_rc_e rc,
     redisReply *reply);
@@ -535,11 +537,8 @@ ngx_http_ubt_provision_mapped(void *data, ngx_http_ubt_redis_rc_e rc,
     ngx_http_ubt_main_conf_t  *umcf;
 
     r = ctx->request;
-    ctx->call = NULL;
 
-    if (rc != NGX_HTTP_UBT_REDIS_REPLY) {
-        ngx_http_ubt_content_done(r, ngx_http_ubt_send_reject(r,
-                                             NGX_HTTP_UBT_UNAVAILABLE));
+    if (ngx_http_ubt_content_redis_failed(ctx, rc)) {
         return;
     }
 
@@ -601,11 +600,8 @@ ngx_http_ubt_provision_issued(void *data, ngx_http_ubt_redis_rc_e rc,
     ngx_http_request_t  *r;
 
     r = ctx->request;
-    ctx->call = NULL;
 
-    if (rc != NGX_HTTP_UBT_REDIS_REPLY) {
-        ngx_http_ubt_content_done(r, ngx_http_ubt_send_reject(r,
-                                             NGX_HTTP_UBT_UNAVAILABLE));
+    if (ngx_http_ubt_content_redis_failed(ctx, rc)) {
         return;
     }
 
@@ -676,6 +672,30 @@ ngx_http_ubt_provision_reply(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
 }
 
 
+/*
+ * Detaches the finished call.  When Redis failed or timed out, answers 503
+ * and returns 1.
+ */
+
+static ngx_int_t
+ngx_http_ubt_content_redis_failed(ngx_http_ubt_ctx_t *ctx,
+    ngx_http_ubt_redis_rc_e rc)
+{
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    ctx->call = NULL;
+
+    if (rc == NGX_HTTP_UBT_REDIS_REPLY) {
+        return 0;
+    }
+
+    ngx_http_ubt_content_done(r, ngx_http_ubt_send_reject(r,
+                                         NGX_HTTP_UBT_UNAVAILABLE));
+    return 1;
+}
+
+
 /* finishes a content handler's request from a Redis callback */
 
 static void
@@ -740,11 +760,8 @@ ngx_http_ubt_health_done(void *data, ngx_http_ubt_redis_rc_e rc,
     ngx_http_request_t  *r;
 
     r = ctx->request;
-    ctx->call = NULL;
 
-    if (rc != NGX_HTTP_UBT_REDIS_REPLY) {
-        ngx_http_ubt_content_done(r, ngx_http_ubt_send_reject(r,
-                                             NGX_HTTP_UBT_UNAVAILABLE));
+    if (ngx_http_ubt_content_redis_failed(ctx, rc)) {
         return;
     }
 

@@ -17,16 +17,11 @@ plan tests => repeat_each() * (4 * blocks() + 4 * 3);
 
 no_long_string();
 no_shuffle();
+UbtTest::use_defaults($UbtTest::GatewayConfig);
 run_tests();
 
 __DATA__
 === TEST 1: accepted with the user id header
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'), plan => 'PRO', issued_id => '01JPROISSUED0000000000000');
@@ -54,12 +49,6 @@ other=
 
 
 === TEST 2: accepted without the user id header
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -87,7 +76,6 @@ other=
 
 
 === TEST 3: forged identity headers replaced
---- http_config eval: $UbtTest::HttpConfig
 --- config
     underscores_in_headers on;
 
@@ -124,7 +112,6 @@ other=1.0.11
 
 
 === TEST 4: variables after acceptance
---- http_config eval: $UbtTest::HttpConfig
 --- config
     location /api/ {
         ubt on;
@@ -148,7 +135,6 @@ X-Seen: 1001/MAX/01JTESTISSUEDID0000000000/live/OK
 
 
 === TEST 5: variables after a rejection
---- http_config eval: $UbtTest::HttpConfig
 --- config
     location /api/ {
         ubt on;
@@ -173,7 +159,6 @@ ubt rejected request: BAD_SIGNATURE
 
 
 === TEST 6: credentials forwarded when enabled
---- http_config eval: $UbtTest::HttpConfig
 --- config
     location /api/ {
         ubt on;
@@ -196,12 +181,6 @@ UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001', ts => Ubt
 
 
 === TEST 7: no credentials
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -217,12 +196,6 @@ ubt rejected request: MISSING_KEY
 
 
 === TEST 8: empty key header
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -240,12 +213,6 @@ ubt rejected request: MISSING_KEY
 
 
 === TEST 9: key of the wrong format
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -263,12 +230,6 @@ ubt rejected request: MALFORMED_KEY
 
 
 === TEST 10: key with a wrong checksum
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -286,12 +247,6 @@ ubt rejected request: MALFORMED_KEY
 
 
 === TEST 11: key with an unknown prefix
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -309,12 +264,6 @@ ubt rejected request: MALFORMED_KEY
 
 
 === TEST 12: key with a non-ASCII byte
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -332,12 +281,6 @@ ubt rejected request: MALFORMED_KEY
 
 
 === TEST 13: test key where test keys are off
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('test', 'u1001'));
@@ -355,7 +298,6 @@ ubt rejected request: TEST_KEY_NOT_ALLOWED
 
 
 === TEST 14: test key where test keys are on
---- http_config eval: $UbtTest::HttpConfig
 --- config
     location /api/ {
         ubt on;
@@ -389,12 +331,6 @@ other=
 
 
 === TEST 15: unknown key with the user id header
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -412,12 +348,6 @@ ubt rejected request: UNKNOWN_KEY
 
 
 === TEST 16: unknown key without the user id header
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -435,12 +365,6 @@ ubt rejected request: UNKNOWN_KEY
 
 
 === TEST 17: unknown user
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -458,12 +382,6 @@ ubt rejected request: UNKNOWN_KEY
 
 
 === TEST 18: key of another user
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -482,12 +400,6 @@ ubt rejected request: UNKNOWN_KEY
 
 
 === TEST 19: revoked key
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001-new'));
@@ -506,12 +418,6 @@ ubt rejected request: REVOKED_KEY
 
 
 === TEST 20: revoked key without the user id header
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001-new'));
@@ -530,12 +436,6 @@ ubt rejected request: REVOKED_KEY
 
 
 === TEST 21: no signature headers
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -553,12 +453,6 @@ ubt rejected request: MISSING_SIGNATURE
 
 
 === TEST 22: no timestamp
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -576,12 +470,6 @@ ubt rejected request: MISSING_SIGNATURE
 
 
 === TEST 23: no nonce
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -599,12 +487,6 @@ ubt rejected request: MISSING_SIGNATURE
 
 
 === TEST 24: empty signature
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -622,12 +504,6 @@ ubt rejected request: MISSING_SIGNATURE
 
 
 === TEST 25: timestamp with a letter
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -645,12 +521,6 @@ ubt rejected request: MALFORMED_HEADER
 
 
 === TEST 26: negative timestamp
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -668,12 +538,6 @@ ubt rejected request: MALFORMED_HEADER
 
 
 === TEST 27: timestamp in microseconds
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -691,12 +555,6 @@ ubt rejected request: MALFORMED_HEADER
 
 
 === TEST 28: timestamp that overflows
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -714,12 +572,6 @@ ubt rejected request: MALFORMED_HEADER
 
 
 === TEST 29: timestamp with a fraction
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -737,12 +589,6 @@ ubt rejected request: MALFORMED_HEADER
 
 
 === TEST 30: nonce too short
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -760,12 +606,6 @@ ubt rejected request: MALFORMED_HEADER
 
 
 === TEST 31: nonce too long
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -783,12 +623,6 @@ ubt rejected request: MALFORMED_HEADER
 
 
 === TEST 32: nonce with the signing delimiter
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -806,12 +640,6 @@ ubt rejected request: MALFORMED_HEADER
 
 
 === TEST 33: nonce with a space
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -829,12 +657,6 @@ ubt rejected request: MALFORMED_HEADER
 
 
 === TEST 34: signature one digit short
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -852,12 +674,6 @@ ubt rejected request: MALFORMED_HEADER
 
 
 === TEST 35: signature one digit long
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -875,12 +691,6 @@ ubt rejected request: MALFORMED_HEADER
 
 
 === TEST 36: signature not hex
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -898,12 +708,6 @@ ubt rejected request: MALFORMED_HEADER
 
 
 === TEST 37: user id with the signing delimiter
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -921,12 +725,6 @@ ubt rejected request: MALFORMED_HEADER
 
 
 === TEST 38: user id too long
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -944,12 +742,6 @@ ubt rejected request: MALFORMED_HEADER
 
 
 === TEST 39: key header twice
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -967,12 +759,6 @@ ubt rejected request: DUPLICATE_HEADER
 
 
 === TEST 40: key under both names
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -990,12 +776,6 @@ ubt rejected request: DUPLICATE_HEADER
 
 
 === TEST 41: timestamp twice in another case
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1013,12 +793,6 @@ ubt rejected request: DUPLICATE_HEADER
 
 
 === TEST 42: signature twice
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1036,12 +810,6 @@ ubt rejected request: DUPLICATE_HEADER
 
 
 === TEST 43: user id twice
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1059,7 +827,6 @@ ubt rejected request: DUPLICATE_HEADER
 
 
 === TEST 44: underscore spelling counts as a duplicate
---- http_config eval: $UbtTest::HttpConfig
 --- config
     underscores_in_headers on;
 
@@ -1084,12 +851,6 @@ ubt rejected request: DUPLICATE_HEADER
 
 
 === TEST 45: key under its live name
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1117,12 +878,6 @@ other=
 
 
 === TEST 46: signature with another secret
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1140,12 +895,6 @@ ubt rejected request: BAD_SIGNATURE
 
 
 === TEST 47: signature for another user id
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1163,12 +912,6 @@ ubt rejected request: BAD_SIGNATURE
 
 
 === TEST 48: signature for another timestamp
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1186,12 +929,6 @@ ubt rejected request: BAD_SIGNATURE
 
 
 === TEST 49: signature in upper case
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1219,12 +956,6 @@ other=
 
 
 === TEST 50: timestamp too old
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1242,12 +973,6 @@ ubt rejected request: STALE_TIMESTAMP
 
 
 === TEST 51: timestamp too far ahead
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1265,12 +990,6 @@ ubt rejected request: STALE_TIMESTAMP
 
 
 === TEST 52: timestamp in seconds
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1288,7 +1007,6 @@ ubt rejected request: STALE_TIMESTAMP
 
 
 === TEST 53: narrower skew
---- http_config eval: $UbtTest::HttpConfig
 --- config
     location /api/ {
         ubt on;
@@ -1312,12 +1030,6 @@ ubt rejected request: STALE_TIMESTAMP
 
 
 === TEST 54: replayed nonce
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1336,12 +1048,6 @@ my $h = UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001', n
 
 
 === TEST 55: same nonce for two users
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1362,12 +1068,6 @@ UbtTest::seed('1002', UbtTest::key('live', 'u1002'));
 
 
 === TEST 56: bad signature spends no nonce
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1387,12 +1087,6 @@ UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
 
 
 === TEST 57: disconnected user
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'), status => 'DISCONNECTED');
@@ -1410,12 +1104,6 @@ ubt rejected request: DISCONNECTED, user "1001"
 
 
 === TEST 58: banned user
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'), status => 'BANNED');
@@ -1433,12 +1121,6 @@ ubt rejected request: BANNED, user "1001"
 
 
 === TEST 59: rejection of a HEAD request
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1454,12 +1136,6 @@ ubt rejected request: MISSING_KEY
 
 
 === TEST 60: rejection discards the request body
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location /api/ {
-        ubt on;
-        proxy_pass http://ubt_backend;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1476,12 +1152,12 @@ ubt rejected request: MISSING_KEY
 
 
 === TEST 61: location without ubt is untouched
---- http_config eval: $UbtTest::HttpConfig
 --- config
     location /api/ {
         ubt on;
         proxy_pass http://ubt_backend;
     }
+
     location = /plain {
         return 200 "plain\n";
     }
@@ -1500,7 +1176,6 @@ plain
 
 
 === TEST 62: internal redirect spends the nonce once
---- http_config eval: $UbtTest::HttpConfig
 --- config
     location /api/ {
         ubt on;

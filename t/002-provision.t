@@ -15,15 +15,11 @@ plan tests => repeat_each() * (4 * blocks() + 2 + 1 + 4 + 4);
 
 no_long_string();
 no_shuffle();
+UbtTest::use_defaults($UbtTest::ProvisionConfig);
 run_tests();
 
 __DATA__
 === TEST 1: key for a numeric user id
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -44,11 +40,6 @@ ubt issued a live key for user "555", issued id "
 
 
 === TEST 2: test key for a string user id with a plan
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -65,7 +56,6 @@ POST /issue
 
 
 === TEST 3: default plan from the configuration
---- http_config eval: $UbtTest::HttpConfig
 --- config
     location = /issue {
         ubt_default_plan max;
@@ -87,11 +77,6 @@ POST /issue
 
 
 === TEST 4: new key keeps the plan of the user
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('557', UbtTest::key('live', 'u557'), plan => 'PRO');
@@ -109,11 +94,6 @@ POST /issue
 
 
 === TEST 5: largest user id
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -130,11 +110,6 @@ POST /issue
 
 
 === TEST 6: no token
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -150,11 +125,6 @@ ubt provisioning rejected: no X-UBT-PROVISION header
 
 
 === TEST 7: wrong token
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -172,11 +142,6 @@ ubt provisioning rejected: wrong provisioning token
 
 
 === TEST 8: runtime key as the token
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('555', UbtTest::key('live', 'u555'));
@@ -195,11 +160,6 @@ ubt provisioning rejected: wrong provisioning token
 
 
 === TEST 9: signing secret as the token
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -217,11 +177,6 @@ ubt provisioning rejected: wrong provisioning token
 
 
 === TEST 10: token twice
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -239,11 +194,6 @@ ubt provisioning rejected: duplicate X-UBT-PROVISION header
 
 
 === TEST 11: wrong scope
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -261,11 +211,6 @@ ubt provisioning rejected: X-UBT-SCOPE is not "PROVISION"
 
 
 === TEST 12: scope in lower case
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -282,11 +227,6 @@ POST /issue
 
 
 === TEST 13: GET not allowed
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -304,11 +244,6 @@ Allow: POST
 
 
 === TEST 14: malformed JSON
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -326,11 +261,6 @@ ubt provisioning body is not a JSON object
 
 
 === TEST 15: JSON array
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -348,11 +278,6 @@ ubt provisioning body is not a JSON object: not an object
 
 
 === TEST 16: empty body
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -370,11 +295,6 @@ ubt provisioning body is not a JSON object
 
 
 === TEST 17: duplicate member
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -392,11 +312,6 @@ ubt provisioning body is not a JSON object
 
 
 === TEST 18: no user id
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -414,11 +329,6 @@ ubt provisioning rejected: missing field "user_id"
 
 
 === TEST 19: negative user id
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -436,11 +346,6 @@ ubt provisioning rejected: invalid field "user_id"
 
 
 === TEST 20: fractional user id
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -458,11 +363,6 @@ invalid field "user_id"
 
 
 === TEST 21: user id with the signing delimiter
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -480,11 +380,6 @@ invalid field "user_id"
 
 
 === TEST 22: user id too long
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -502,11 +397,6 @@ invalid field "user_id"
 
 
 === TEST 23: empty user id
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -524,11 +414,6 @@ invalid field "user_id"
 
 
 === TEST 24: boolean user id
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -546,11 +431,6 @@ invalid field "user_id"
 
 
 === TEST 25: user id beyond 64 bits
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -568,11 +448,6 @@ ubt provisioning body is not a JSON object
 
 
 === TEST 26: unknown environment
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -590,11 +465,6 @@ invalid field "env"
 
 
 === TEST 27: numeric plan
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -612,11 +482,6 @@ invalid field "plan"
 
 
 === TEST 28: plan with a space
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request
@@ -634,11 +499,6 @@ invalid field "plan"
 
 
 === TEST 29: body over the limit
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 --- request eval
@@ -655,7 +515,6 @@ exceeds ubt_max_body_size 8192
 
 
 === TEST 30: body over a configured limit
---- http_config eval: $UbtTest::HttpConfig
 --- config
     location = /issue {
         ubt_max_body_size 16;
@@ -678,7 +537,6 @@ exceeds ubt_max_body_size 16
 
 
 === TEST 31: chunked body over the limit
---- http_config eval: $UbtTest::HttpConfig
 --- config
     location = /issue {
         ubt_max_body_size 16;
@@ -698,7 +556,6 @@ ubt provisioning body exceeds ubt_max_body_size 16
 
 
 === TEST 32: body buffered to a file
---- http_config eval: $UbtTest::HttpConfig
 --- config
     location = /issue {
         client_body_buffer_size 1k;
@@ -720,7 +577,6 @@ a client request body is buffered to a temporary file
 
 
 === TEST 33: rotation revokes the previous key
---- http_config eval: $UbtTest::HttpConfig
 --- config
     location = /issue {
         ubt_provision;
@@ -749,11 +605,6 @@ UbtTest::seed('600', UbtTest::key('live', 'u600'));
 
 
 === TEST 34: new key for disconnected and banned users
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 UbtTest::flush();
 UbtTest::seed('601', UbtTest::key('live', 'u601'), status => 'DISCONNECTED');
@@ -773,11 +624,6 @@ UbtTest::seed('602', UbtTest::key('live', 'u602'), status => 'BANNED');
 
 
 === TEST 35: state left by the new keys
---- http_config eval: $UbtTest::HttpConfig
---- config
-    location = /issue {
-        ubt_provision;
-    }
 --- init
 my $s601 = UbtTest::redis('HGET', 'ubt:{u:601}', 'status');
 my $s602 = UbtTest::redis('HGET', 'ubt:{u:602}', 'status');

@@ -22,6 +22,20 @@ our $SigningSecret = 'test-signing-secret-6d1f0c2a9b7e4d35';
 our $ProvisionSecret = 'test-provision-token-83c5e0f14a2b9d67';
 our $HttpConfig;
 
+# the location most suites test: signed requests proxied to the echo server
+our $GatewayConfig = <<'_EOC_';
+    location /api/ {
+        ubt on;
+        proxy_pass http://ubt_backend;
+    }
+_EOC_
+
+our $ProvisionConfig = <<'_EOC_';
+    location = /issue {
+        ubt_provision;
+    }
+_EOC_
+
 my $Base62 = join '', '0' .. '9', 'A' .. 'Z', 'a' .. 'z';
 
 
@@ -75,6 +89,23 @@ other=\$http_x_ubt_version
         server unix:$dir/backend.sock;
     }
 _EOC_
+}
+
+
+# Gives every block without its own http_config and config the shared ones.
+# Call it before run_tests().
+
+sub use_defaults {
+    my ($config) = @_;
+
+    main::add_block_preprocessor(sub {
+        my ($block) = @_;
+
+        $block->set_value('http_config', $HttpConfig)
+            unless defined $block->http_config;
+        $block->set_value('config', $config)
+            unless defined $block->config;
+    });
 }
 
 

@@ -30,9 +30,10 @@ deps:
 # so the module matches its binary; a plain source tree is configured with
 # --with-compat and whatever NGINX_CONFIGURE_ARGS adds.
 $(MODULE): $(SOURCES)
-	@test -x $(NGINX_SRC)/configure || { \
-	    echo "no nginx source at $(NGINX_SRC): install nginx-dev" \
-	         "(make deps) or set NGINX_SRC" >&2; exit 1; }
+	@test -x $(NGINX_SRC)/configure -o -x $(NGINX_SRC)/auto/configure || { \
+	    echo "no nginx configure script in $(NGINX_SRC) or" \
+	         "$(NGINX_SRC)/auto: install nginx-dev (make deps) or set" \
+	         "NGINX_SRC to an nginx source tree" >&2; exit 1; }
 	rm -rf $(BUILD)/nginx
 	mkdir -p $(BUILD)
 	cp -r $(NGINX_SRC) $(BUILD)/nginx
@@ -42,7 +43,9 @@ $(MODULE): $(SOURCES)
 	    else \
 	        NGX_CONF_FLAGS="--with-compat"; \
 	    fi; \
-	    ./configure --with-cc-opt="$(CC_OPT)" --with-ld-opt="$(LD_OPT)" \
+	    if [ -x configure ]; then configure=./configure; \
+	    else configure=auto/configure; fi; \
+	    $$configure --with-cc-opt="$(CC_OPT)" --with-ld-opt="$(LD_OPT)" \
 	        "$${NGX_CONF_FLAGS[@]}" $(NGINX_CONFIGURE_ARGS) \
 	        --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log 2>&1 || \
 	    { tail -n 30 $(BUILD)/configure.log >&2; exit 1; }

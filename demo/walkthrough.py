@@ -108,7 +108,7 @@ def describe_header(name, value, reveal_key=False):
     if lower == "x-ubt-sign":
         return shorten_signature(value)
     if lower == "x-ubt-provision":
-        return "(provisioning token, not shown)"
+        return "(not shown)"
     return value
 
 
@@ -275,14 +275,15 @@ class Walkthrough:
             "X-UBT-SIGN": signature,
         }
 
-    def provision(self, token):
+    def provision(self, token, token_note="the provisioning token"):
         body = json.dumps({"user_id": int(self.user_id)})
         headers = {
             "X-UBT-PROVISION": token,
             "X-UBT-SCOPE": "PROVISION",
             "Content-Type": "application/json",
         }
-        self.show_request("POST", PROVISION_PATH, headers, body)
+        self.show_request("POST", PROVISION_PATH, headers, body,
+                          notes={"X-UBT-PROVISION": token_note})
         reply = self.gateway.request("POST", PROVISION_PATH, headers, body.encode("ascii"))
         self.show_reply(reply)
         return reply
@@ -486,7 +487,7 @@ class Walkthrough:
         self.begin_step("Provisioning with a wrong provisioning token is rejected",
                         "401 UNAUTHORIZED and no key")
         wrong_token = secrets.token_hex(32)
-        reply = self.provision(wrong_token)
+        reply = self.provision(wrong_token, "a random token, not the real one")
         checks = [("status is 401 (got %d)" % reply.status, reply.status == 401)]
         checks += self.json_checks(reply)
         checks += [

@@ -22,8 +22,12 @@ if rec[1] ~= ARGV[1] then
     return {'UNKNOWN_KEY'}
 end
 
-if rec[2] == 'DISCONNECTED' or rec[2] == 'BANNED' then
-    return {rec[2]}
+-- fail closed: any status but CONNECTED, a missing one included, rejects
+if rec[2] ~= 'CONNECTED' then
+    if rec[2] == 'BANNED' then
+        return {'BANNED'}
+    end
+    return {'DISCONNECTED'}
 end
 
 -- the nonce is spent only by a request that passed every check above

@@ -147,6 +147,7 @@ typedef struct {
     unsigned                    looked_up:1;
     unsigned                    test_key:1;
     unsigned                    identity_set:1;
+    unsigned                    user_verified:1;
 
     ngx_str_t                   key;
     ngx_str_t                   ts;

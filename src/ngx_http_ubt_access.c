@@ -620,6 +620,9 @@ ngx_http_ubt_lookup_done(void *data, ngx_http_ubt_redis_rc_e rc,
         return;
     }
 
+    /* the user id now comes from the key, not from the client */
+    ctx->user_verified = 1;
+
     umcf = ngx_http_get_module_main_conf(r, ngx_http_ubt_module);
 
     if (umcf->key_cache) {
@@ -684,6 +687,11 @@ ngx_http_ubt_check_done(void *data, ngx_http_ubt_redis_rc_e rc,
 
     if (reason == NGX_HTTP_UBT_REASON_LAST) {
         goto unexpected;
+    }
+
+    /* every other answer means the key belongs to this user */
+    if (reason != NGX_HTTP_UBT_UNKNOWN_KEY) {
+        ctx->user_verified = 1;
     }
 
     if (reason == NGX_HTTP_UBT_OK) {
@@ -794,15 +802,17 @@ ngx_http_ubt_verdict(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
         return NGX_OK;
     }
 
-    if (reason == NGX_HTTP_UBT_UNAVAILABLE) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ubt rejected request: UNAVAILABLE, "
-                      "redis did not answer");
+    /*
+     * the cause of UNAVAILABLE is logged at "error" by the Redis connection,
+     * at most once a second, so an outage does not log every request there
+     */
 
-    } else if (ctx->user_id.len) {
+    if (ctx->user_id.len) {
         ngx_log_error(ulcf->log_level, r->connection->log, 0,
-                      "ubt rejected request: %V, user \"%V\"",
-                      &ngx_http_ubt_reason_names[reason], &ctx->user_id);
+                      "ubt rejected request: %V, %s \"%V\"",
+                      &ngx_http_ubt_reason_names[reason],
+                      ctx->user_verified ? "user" : "claimed user",
+                      &ctx->user_id);
 
     } else {
         ngx_log_error(ulcf->log_level, r->connection->log, 0,

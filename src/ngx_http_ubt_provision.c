@@ -30,12 +30,15 @@ static void ngx_http_ubt_provision_issued(void *data,
 static ngx_int_t ngx_http_ubt_provision_reply(ngx_http_request_t *r,
     ngx_http_ubt_ctx_t *ctx);
 static ngx_int_t ngx_http_ubt_content_redis_failed(ngx_http_ubt_ctx_t *ctx,
-    ngx_http_ubt_redis_rc_e rc);
+    ngx_http_ubt_redis_rc_e rc, ngx_uint_t level);
 static void ngx_http_ubt_content_done(ngx_http_request_t *r, ngx_int_t rc);
 static void ngx_http_ubt_health_done(void *data, ngx_http_ubt_redis_rc_e rc,
     redisReply *reply);
 static ngx_int_t ngx_http_ubt_method_not_allowed(ngx_http_request_t *r,
     char *allow);
+
+
+static ngx_str_t  ngx_http_ubt_no_scope = ngx_null_string;
 
 
 ngx_int_t
@@ -150,7 +153,8 @@ ngx_http_ubt_provision_authorize(ngx_http_request_t *r,
                                   h[i].key.len)
                       == 0)
         {
-            scope = &h[i].value;
+            /* two scopes are no scope: the second one is checked below */
+            scope = scope ? &ngx_http_ubt_no_scope : &h[i].value;
         }
     }
 
@@ -181,7 +185,7 @@ ngx_http_ubt_provision_authorize(ngx_http_request_t *r,
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ubt provisioning rejected: "
-                      "X-UBT-SCOPE is not \"PROVISION\"");
+                      "X-UBT-SCOPE is not \"PROVISION\" or was sent twice");
         return NGX_HTTP_BAD_REQUEST;
     }
 
@@ -260,7 +264,8 @@ ngx_http_ubt_provision_body(ngx_http_request_t *r)
 
     if (ctx->call == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ubt provisioning failed: redis is not connected");
+                      "ubt request failed: UNAVAILABLE, "
+                      "redis is not connected");
 
         rc = ngx_http_ubt_send_reject(r, NGX_HTTP_UBT_UNAVAILABLE);
         ngx_http_finalize_request(r, rc);
@@ -355,6 +360,16 @@ ngx_http_ubt_provision_parse(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
     json_t        *root, *value;
     ngx_str_t      plan;
     json_error_t   error;
+
+    if (body->len == 0) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ubt provisioning body is empty");
+
+        *reason = "MALFORMED_JSON";
+        *field = NULL;
+
+        return NGX_DECLINED;
+    }
 
     root = json_loadb((char *) body->data, body->len, JSON_REJECT_DUPLICATES,
                       &error);
@@ -538,7 +553,7 @@ ngx_http_ubt_provision_mapped(void *data, ngx_http_ubt_redis_rc_e rc,
 
     r = ctx->request;
 
-    if (ngx_http_ubt_content_redis_failed(ctx, rc)) {
+    if (ngx_http_ubt_content_redis_failed(ctx, rc, NGX_LOG_ERR)) {
         return;
     }
 
@@ -601,7 +616,7 @@ ngx_http_ubt_provision_issued(void *data, ngx_http_ubt_redis_rc_e rc,
 
     r = ctx->request;
 
-    if (ngx_http_ubt_content_redis_failed(ctx, rc)) {
+    if (ngx_http_ubt_content_redis_failed(ctx, rc, NGX_LOG_ERR)) {
         return;
     }
 
@@ -631,6 +646,10 @@ ngx_http_ubt_provision_issued(void *data, ngx_http_ubt_redis_rc_e rc,
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "ubt issued a %V key for user \"%V\", issued id \"%V\"",
                   &ctx->key_env, &ctx->user_id, &ctx->issued_id);
+
+    /* the $ubt_* variables describe the key just issued */
+    ctx->done = 1;
+    ctx->reason = NGX_HTTP_UBT_OK;
 
     ngx_http_ubt_content_done(r, ngx_http_ubt_provision_reply(r, ctx));
 }
@@ -673,13 +692,13 @@ ngx_http_ubt_provision_reply(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
 
 
 /*
- * Detaches the finished call.  When Redis failed or timed out, answers 503
- * and returns 1.
+ * Detaches the finished call.  When Redis failed or timed out, logs it at
+ * the level given, answers 503 and returns 1.
  */
 
 static ngx_int_t
 ngx_http_ubt_content_redis_failed(ngx_http_ubt_ctx_t *ctx,
-    ngx_http_ubt_redis_rc_e rc)
+    ngx_http_ubt_redis_rc_e rc, ngx_uint_t level)
 {
     ngx_http_request_t  *r;
 
@@ -689,6 +708,11 @@ ngx_http_ubt_content_redis_failed(ngx_http_ubt_ctx_t *ctx,
     if (rc == NGX_HTTP_UBT_REDIS_REPLY) {
         return 0;
     }
+
+    ngx_log_error(level, r->connection->log, 0,
+                  "ubt request failed: UNAVAILABLE, redis %s",
+                  rc == NGX_HTTP_UBT_REDIS_TIMEDOUT ? "timed out"
+                                                    : "failed");
 
     ngx_http_ubt_content_done(r, ngx_http_ubt_send_reject(r,
                                          NGX_HTTP_UBT_UNAVAILABLE));
@@ -718,6 +742,7 @@ ngx_http_ubt_health_handler(ngx_http_request_t *r)
     ngx_int_t                  rc;
     ngx_str_t                  args[1];
     ngx_http_ubt_ctx_t        *ctx;
+    ngx_http_ubt_loc_conf_t   *ulcf;
     ngx_http_ubt_main_conf_t  *umcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -741,6 +766,12 @@ ngx_http_ubt_health_handler(ngx_http_request_t *r)
     ctx->call = ngx_http_ubt_redis_command(umcf, args, 1,
                                            ngx_http_ubt_health_done, ctx);
     if (ctx->call == NULL) {
+        ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
+
+        ngx_log_error(ulcf->log_level, r->connection->log, 0,
+                      "ubt request failed: UNAVAILABLE, "
+                      "redis is not connected");
+
         return ngx_http_ubt_send_reject(r, NGX_HTTP_UBT_UNAVAILABLE);
     }
 
@@ -756,12 +787,15 @@ ngx_http_ubt_health_done(void *data, ngx_http_ubt_redis_rc_e rc,
 {
     ngx_http_ubt_ctx_t  *ctx = data;
 
-    json_t              *body;
-    ngx_http_request_t  *r;
+    json_t                   *body;
+    ngx_http_request_t       *r;
+    ngx_http_ubt_loc_conf_t  *ulcf;
 
     r = ctx->request;
 
-    if (ngx_http_ubt_content_redis_failed(ctx, rc)) {
+    ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
+
+    if (ngx_http_ubt_content_redis_failed(ctx, rc, ulcf->log_level)) {
         return;
     }
 
@@ -770,6 +804,9 @@ ngx_http_ubt_health_done(void *data, ngx_http_ubt_redis_rc_e rc,
         ngx_http_ubt_content_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
+
+    ctx->done = 1;
+    ctx->reason = NGX_HTTP_UBT_OK;
 
     ngx_http_ubt_content_done(r, ngx_http_ubt_send_json(r, NGX_HTTP_OK,
                                                         body));
@@ -780,6 +817,10 @@ static ngx_int_t
 ngx_http_ubt_method_not_allowed(ngx_http_request_t *r, char *allow)
 {
     ngx_table_elt_t  *h;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "ubt rejected method \"%V\", allowed: %s",
+                  &r->method_name, allow);
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         r->keepalive = 0;

@@ -105,8 +105,10 @@ ngx_http_ubt_send_reject(ngx_http_request_t *r, ngx_http_ubt_reason_e reason)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* $ubt_status reports the rejection, on content handlers too */
     ctx = ngx_http_ubt_get_ctx(r);
     if (ctx) {
+        ctx->done = 1;
         ctx->reason = reason;
     }
 

@@ -364,7 +364,25 @@ ubt rejected request: UNKNOWN_KEY
 
 
 
-=== TEST 17: unknown user
+=== TEST 17: key of another user logged as claimed
+--- init
+UbtTest::flush();
+UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
+UbtTest::seed('1002', UbtTest::key('live', 'u1002'));
+--- request
+GET /api/v1/me
+--- more_headers eval
+UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1002')
+--- error_code: 401
+--- response_body_like: ^\{"ok":false,"status":"UNAUTHORIZED","reason":"UNKNOWN_KEY","request_id":"[0-9a-f]{32}"\}$
+--- error_log
+ubt rejected request: UNKNOWN_KEY, claimed user "1002"
+--- no_error_log
+[alert]
+
+
+
+=== TEST 18: unknown user
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -381,7 +399,7 @@ ubt rejected request: UNKNOWN_KEY
 
 
 
-=== TEST 18: key of another user
+=== TEST 19: key of another user
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -399,7 +417,7 @@ ubt rejected request: UNKNOWN_KEY
 
 
 
-=== TEST 19: revoked key
+=== TEST 20: revoked key
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001-new'));
@@ -417,7 +435,7 @@ ubt rejected request: REVOKED_KEY
 
 
 
-=== TEST 20: revoked key without the user id header
+=== TEST 21: revoked key without the user id header
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001-new'));
@@ -435,7 +453,7 @@ ubt rejected request: REVOKED_KEY
 
 
 
-=== TEST 21: no signature headers
+=== TEST 22: no signature headers
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -452,7 +470,7 @@ ubt rejected request: MISSING_SIGNATURE
 
 
 
-=== TEST 22: no timestamp
+=== TEST 23: no timestamp
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -469,7 +487,7 @@ ubt rejected request: MISSING_SIGNATURE
 
 
 
-=== TEST 23: no nonce
+=== TEST 24: no nonce
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -486,7 +504,7 @@ ubt rejected request: MISSING_SIGNATURE
 
 
 
-=== TEST 24: empty signature
+=== TEST 25: empty signature
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -503,7 +521,7 @@ ubt rejected request: MISSING_SIGNATURE
 
 
 
-=== TEST 25: timestamp with a letter
+=== TEST 26: timestamp with a letter
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -520,7 +538,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 26: negative timestamp
+=== TEST 27: negative timestamp
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -537,7 +555,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 27: timestamp in microseconds
+=== TEST 28: timestamp in microseconds
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -554,7 +572,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 28: timestamp that overflows
+=== TEST 29: timestamp that overflows
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -571,7 +589,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 29: timestamp with a fraction
+=== TEST 30: timestamp with a fraction
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -588,7 +606,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 30: nonce too short
+=== TEST 31: nonce too short
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -605,7 +623,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 31: nonce too long
+=== TEST 32: nonce too long
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -622,7 +640,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 32: nonce with the signing delimiter
+=== TEST 33: nonce with the signing delimiter
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -639,7 +657,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 33: nonce with a space
+=== TEST 34: nonce with a space
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -656,7 +674,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 34: signature one digit short
+=== TEST 35: signature one digit short
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -673,7 +691,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 35: signature one digit long
+=== TEST 36: signature one digit long
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -690,7 +708,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 36: signature not hex
+=== TEST 37: signature not hex
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -707,7 +725,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 37: user id with the signing delimiter
+=== TEST 38: user id with the signing delimiter
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -724,7 +742,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 38: user id too long
+=== TEST 39: user id too long
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -741,7 +759,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 39: key header twice
+=== TEST 40: key header twice
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -758,7 +776,7 @@ ubt rejected request: DUPLICATE_HEADER
 
 
 
-=== TEST 40: key under both names
+=== TEST 41: key under both names
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -775,7 +793,7 @@ ubt rejected request: DUPLICATE_HEADER
 
 
 
-=== TEST 41: timestamp twice in another case
+=== TEST 42: timestamp twice in another case
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -792,7 +810,7 @@ ubt rejected request: DUPLICATE_HEADER
 
 
 
-=== TEST 42: signature twice
+=== TEST 43: signature twice
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -809,7 +827,7 @@ ubt rejected request: DUPLICATE_HEADER
 
 
 
-=== TEST 43: user id twice
+=== TEST 44: user id twice
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -826,7 +844,7 @@ ubt rejected request: DUPLICATE_HEADER
 
 
 
-=== TEST 44: underscore spelling counts as a duplicate
+=== TEST 45: underscore spelling counts as a duplicate
 --- config
     underscores_in_headers on;
 
@@ -850,7 +868,7 @@ ubt rejected request: DUPLICATE_HEADER
 
 
 
-=== TEST 45: key under its live name
+=== TEST 46: key under its live name
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -877,7 +895,7 @@ other=
 
 
 
-=== TEST 46: signature with another secret
+=== TEST 47: signature with another secret
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -888,13 +906,13 @@ UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001', sign => U
 --- error_code: 401
 --- response_body_like: ^\{"ok":false,"status":"UNAUTHORIZED","reason":"BAD_SIGNATURE","request_id":"[0-9a-f]{32}"\}$
 --- error_log
-ubt rejected request: BAD_SIGNATURE
+ubt rejected request: BAD_SIGNATURE, claimed user "1001"
 --- no_error_log
 [alert]
 
 
 
-=== TEST 47: signature for another user id
+=== TEST 48: signature for another user id
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -911,7 +929,7 @@ ubt rejected request: BAD_SIGNATURE
 
 
 
-=== TEST 48: signature for another timestamp
+=== TEST 49: signature for another timestamp
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -928,7 +946,7 @@ ubt rejected request: BAD_SIGNATURE
 
 
 
-=== TEST 49: signature in upper case
+=== TEST 50: signature in upper case
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -955,7 +973,7 @@ other=
 
 
 
-=== TEST 50: timestamp too old
+=== TEST 51: timestamp too old
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -972,7 +990,7 @@ ubt rejected request: STALE_TIMESTAMP
 
 
 
-=== TEST 51: timestamp too far ahead
+=== TEST 52: timestamp too far ahead
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -989,7 +1007,7 @@ ubt rejected request: STALE_TIMESTAMP
 
 
 
-=== TEST 52: timestamp in seconds
+=== TEST 53: timestamp in seconds
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1006,7 +1024,7 @@ ubt rejected request: STALE_TIMESTAMP
 
 
 
-=== TEST 53: narrower skew
+=== TEST 54: narrower skew
 --- config
     location /api/ {
         ubt on;
@@ -1029,7 +1047,7 @@ ubt rejected request: STALE_TIMESTAMP
 
 
 
-=== TEST 54: replayed nonce
+=== TEST 55: replayed nonce
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1047,7 +1065,7 @@ my $h = UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001', n
 
 
 
-=== TEST 55: same nonce for two users
+=== TEST 56: same nonce for two users
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1067,7 +1085,7 @@ UbtTest::seed('1002', UbtTest::key('live', 'u1002'));
 
 
 
-=== TEST 56: bad signature spends no nonce
+=== TEST 57: bad signature spends no nonce
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1086,7 +1104,7 @@ UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
 
 
 
-=== TEST 57: disconnected user
+=== TEST 58: disconnected user
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'), status => 'DISCONNECTED');
@@ -1103,7 +1121,42 @@ ubt rejected request: DISCONNECTED, user "1001"
 
 
 
-=== TEST 58: banned user
+=== TEST 59: status in another case
+--- init
+UbtTest::flush();
+UbtTest::seed('1001', UbtTest::key('live', 'u1001'), status => 'banned');
+--- request
+GET /api/v1/me
+--- more_headers eval
+UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001')
+--- error_code: 403
+--- response_body_like: ^\{"ok":false,"status":"DISCONNECTED","request_id":"[0-9a-f]{32}"\}$
+--- error_log
+ubt rejected request: DISCONNECTED, user "1001"
+--- no_error_log
+[alert]
+
+
+
+=== TEST 60: no status in the user record
+--- init
+UbtTest::flush();
+UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
+UbtTest::redis('HDEL', 'ubt:{u:1001}', 'status');
+--- request
+GET /api/v1/me
+--- more_headers eval
+UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001')
+--- error_code: 403
+--- response_body_like: ^\{"ok":false,"status":"DISCONNECTED","request_id":"[0-9a-f]{32}"\}$
+--- error_log
+ubt rejected request: DISCONNECTED, user "1001"
+--- no_error_log
+[alert]
+
+
+
+=== TEST 61: banned user
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'), status => 'BANNED');
@@ -1120,7 +1173,7 @@ ubt rejected request: BANNED, user "1001"
 
 
 
-=== TEST 59: rejection of a HEAD request
+=== TEST 62: rejection of a HEAD request
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1135,7 +1188,7 @@ ubt rejected request: MISSING_KEY
 
 
 
-=== TEST 60: rejection discards the request body
+=== TEST 63: rejection discards the request body
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1151,7 +1204,7 @@ ubt rejected request: MISSING_KEY
 
 
 
-=== TEST 61: location without ubt is untouched
+=== TEST 64: location without ubt is untouched
 --- config
     location /api/ {
         ubt on;
@@ -1175,7 +1228,7 @@ plain
 
 
 
-=== TEST 62: internal redirect spends the nonce once
+=== TEST 65: internal redirect spends the nonce once
 --- config
     location /api/ {
         ubt on;

@@ -9,9 +9,8 @@ use UbtTest;
 repeat_each(1);
 
 # four checks a request (status, body, two error-log patterns), plus the
-# extra headers of TEST 1 and TEST 13 and the second requests of TEST 33
-# and TEST 34
-plan tests => repeat_each() * (4 * blocks() + 2 + 1 + 4 + 4);
+# extra response headers of three blocks and the second requests of two
+plan tests => repeat_each() * (4 * blocks() + 2 + 1 + 1 + 4 + 4);
 
 no_long_string();
 no_shuffle();
@@ -210,7 +209,47 @@ ubt provisioning rejected: X-UBT-SCOPE is not "PROVISION"
 
 
 
-=== TEST 12: scope in lower case
+=== TEST 12: scope twice
+--- init
+UbtTest::flush();
+--- request
+POST /issue
+{"user_id": 555}
+--- more_headers eval
+"X-UBT-PROVISION: $UbtTest::ProvisionSecret\nX-UBT-SCOPE: PROVISION\nX-UBT-SCOPE: PROVISION\n"
+--- error_code: 400
+--- response_body_like: ^\{"ok":false,"status":"BAD_REQUEST","reason":"INVALID_FIELD","field":"X-UBT-SCOPE","request_id":"[0-9a-f]{32}"\}$
+--- error_log
+X-UBT-SCOPE is not "PROVISION" or was sent twice
+--- no_error_log
+[alert]
+
+
+
+=== TEST 13: variables describe the issued key
+--- config
+    location = /issue {
+        add_header X-Seen "$ubt_user_id/$ubt_plan/$ubt_key_env/$ubt_status" always;
+        ubt_provision;
+    }
+--- init
+UbtTest::flush();
+--- request
+POST /issue
+{"user_id": 559, "plan": "MAX", "env": "test"}
+--- more_headers eval
+"X-UBT-PROVISION: $UbtTest::ProvisionSecret\nX-UBT-SCOPE: PROVISION\nContent-Type: application/json\n"
+--- error_code: 200
+--- response_headers
+X-Seen: 559/MAX/test/OK
+--- response_body_like: ^\{"ok":true,"api_key":"ubt_test_[0-9A-Za-z]{49}","issued_id":"[0-9A-HJKMNP-TV-Z]{26}","user_id":"559","plan":"MAX","env":"test","request_id":"[0-9a-f]{32}"\}$
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 14: scope in lower case
 --- init
 UbtTest::flush();
 --- request
@@ -226,7 +265,7 @@ POST /issue
 
 
 
-=== TEST 13: GET not allowed
+=== TEST 15: GET not allowed
 --- init
 UbtTest::flush();
 --- request
@@ -237,13 +276,14 @@ GET /issue
 --- response_headers
 Allow: POST
 --- response_body_like: ^\{"ok":false,"status":"METHOD_NOT_ALLOWED","request_id":"[0-9a-f]{32}"\}$
+--- error_log
+ubt rejected method "GET", allowed: POST
 --- no_error_log
-[error]
 [alert]
 
 
 
-=== TEST 14: malformed JSON
+=== TEST 16: malformed JSON
 --- init
 UbtTest::flush();
 --- request
@@ -260,7 +300,7 @@ ubt provisioning body is not a JSON object
 
 
 
-=== TEST 15: JSON array
+=== TEST 17: JSON array
 --- init
 UbtTest::flush();
 --- request
@@ -277,7 +317,7 @@ ubt provisioning body is not a JSON object: not an object
 
 
 
-=== TEST 16: empty body
+=== TEST 18: empty body
 --- init
 UbtTest::flush();
 --- request
@@ -288,13 +328,13 @@ POST /issue
 --- error_code: 400
 --- response_body_like: ^\{"ok":false,"status":"BAD_REQUEST","reason":"MALFORMED_JSON","request_id":"[0-9a-f]{32}"\}$
 --- error_log
-ubt provisioning body is not a JSON object
+ubt provisioning body is empty
 --- no_error_log
 [alert]
 
 
 
-=== TEST 17: duplicate member
+=== TEST 19: duplicate member
 --- init
 UbtTest::flush();
 --- request
@@ -311,7 +351,7 @@ ubt provisioning body is not a JSON object
 
 
 
-=== TEST 18: no user id
+=== TEST 20: no user id
 --- init
 UbtTest::flush();
 --- request
@@ -328,7 +368,7 @@ ubt provisioning rejected: missing field "user_id"
 
 
 
-=== TEST 19: negative user id
+=== TEST 21: negative user id
 --- init
 UbtTest::flush();
 --- request
@@ -345,7 +385,7 @@ ubt provisioning rejected: invalid field "user_id"
 
 
 
-=== TEST 20: fractional user id
+=== TEST 22: fractional user id
 --- init
 UbtTest::flush();
 --- request
@@ -362,7 +402,7 @@ invalid field "user_id"
 
 
 
-=== TEST 21: user id with the signing delimiter
+=== TEST 23: user id with the signing delimiter
 --- init
 UbtTest::flush();
 --- request
@@ -379,7 +419,7 @@ invalid field "user_id"
 
 
 
-=== TEST 22: user id too long
+=== TEST 24: user id too long
 --- init
 UbtTest::flush();
 --- request
@@ -396,7 +436,7 @@ invalid field "user_id"
 
 
 
-=== TEST 23: empty user id
+=== TEST 25: empty user id
 --- init
 UbtTest::flush();
 --- request
@@ -413,7 +453,7 @@ invalid field "user_id"
 
 
 
-=== TEST 24: boolean user id
+=== TEST 26: boolean user id
 --- init
 UbtTest::flush();
 --- request
@@ -430,7 +470,7 @@ invalid field "user_id"
 
 
 
-=== TEST 25: user id beyond 64 bits
+=== TEST 27: user id beyond 64 bits
 --- init
 UbtTest::flush();
 --- request
@@ -447,7 +487,7 @@ ubt provisioning body is not a JSON object
 
 
 
-=== TEST 26: unknown environment
+=== TEST 28: unknown environment
 --- init
 UbtTest::flush();
 --- request
@@ -464,7 +504,7 @@ invalid field "env"
 
 
 
-=== TEST 27: numeric plan
+=== TEST 29: numeric plan
 --- init
 UbtTest::flush();
 --- request
@@ -481,7 +521,7 @@ invalid field "plan"
 
 
 
-=== TEST 28: plan with a space
+=== TEST 30: plan with a space
 --- init
 UbtTest::flush();
 --- request
@@ -498,7 +538,7 @@ invalid field "plan"
 
 
 
-=== TEST 29: body over the limit
+=== TEST 31: body over the limit
 --- init
 UbtTest::flush();
 --- request eval
@@ -514,7 +554,7 @@ exceeds ubt_max_body_size 8192
 
 
 
-=== TEST 30: body over a configured limit
+=== TEST 32: body over a configured limit
 --- config
     location = /issue {
         ubt_max_body_size 16;
@@ -536,7 +576,7 @@ exceeds ubt_max_body_size 16
 
 
 
-=== TEST 31: chunked body over the limit
+=== TEST 33: chunked body over the limit
 --- config
     location = /issue {
         ubt_max_body_size 16;
@@ -555,7 +595,7 @@ ubt provisioning body exceeds ubt_max_body_size 16
 
 
 
-=== TEST 32: body buffered to a file
+=== TEST 34: body buffered to a file
 --- config
     location = /issue {
         client_body_buffer_size 1k;
@@ -576,7 +616,7 @@ a client request body is buffered to a temporary file
 
 
 
-=== TEST 33: rotation revokes the previous key
+=== TEST 35: rotation revokes the previous key
 --- config
     location = /issue {
         ubt_provision;
@@ -604,7 +644,7 @@ UbtTest::seed('600', UbtTest::key('live', 'u600'));
 
 
 
-=== TEST 34: new key for disconnected and banned users
+=== TEST 36: new key for disconnected and banned users
 --- init
 UbtTest::flush();
 UbtTest::seed('601', UbtTest::key('live', 'u601'), status => 'DISCONNECTED');
@@ -623,7 +663,7 @@ UbtTest::seed('602', UbtTest::key('live', 'u602'), status => 'BANNED');
 
 
 
-=== TEST 35: state left by the new keys
+=== TEST 37: state left by the new keys
 --- init
 my $s601 = UbtTest::redis('HGET', 'ubt:{u:601}', 'status');
 my $s602 = UbtTest::redis('HGET', 'ubt:{u:602}', 'status');

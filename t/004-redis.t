@@ -8,9 +8,9 @@ use UbtTest;
 
 repeat_each(1);
 
-# four checks a request (status, body, two error-log patterns); TEST 4
-# also checks a header, TEST 6 sends a second request, and TEST 10 checks
-# three log patterns but no response
+# four checks a request (status, body, two error-log patterns); one block
+# also checks a header, one sends a second request, and one checks three
+# log patterns but no response
 plan tests => repeat_each() * (4 * blocks() + 1 + 4 - 1);
 
 no_long_string();
@@ -89,7 +89,34 @@ connect to redis failed
 
 
 
-=== TEST 3: health while redis is up
+=== TEST 3: provisioning while redis is down
+--- http_config
+    ubt_redis 127.0.0.1:1;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+    ubt_provision_secret_file $TEST_NGINX_UBT_DIR/provision.secret;
+    server {
+        listen unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        return 200 "reached $http_x_ubt_user_id\n";
+    }
+--- config
+    location = /issue {
+        ubt_provision;
+    }
+--- request
+POST /issue
+{"user_id": 555}
+--- more_headers eval
+"X-UBT-PROVISION: $UbtTest::ProvisionSecret\n"
+--- error_code: 503
+--- response_body_like: ^\{"ok":false,"status":"UNAVAILABLE","request_id":"[0-9a-f]{32}"\}$
+--- error_log
+ubt request failed: UNAVAILABLE, redis is not connected
+--- no_error_log
+[alert]
+
+
+
+=== TEST 4: health while redis is up
 --- http_config
     ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
@@ -121,7 +148,7 @@ GET /health
 
 
 
-=== TEST 4: health takes GET only
+=== TEST 5: health takes GET only
 --- http_config
     ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
@@ -155,7 +182,7 @@ Allow: GET, HEAD
 
 
 
-=== TEST 5: redis too slow
+=== TEST 6: redis too slow
 --- http_config
     ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
@@ -195,7 +222,7 @@ redis command timed out after 200 ms
 
 
 
-=== TEST 6: plain location served while redis is paused
+=== TEST 7: plain location served while redis is paused
 --- http_config
     ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
@@ -236,7 +263,7 @@ UbtTest::redis('CLIENT', 'PAUSE', 1500, 'ALL');
 
 
 
-=== TEST 7: lost script cache recovered
+=== TEST 8: lost script cache recovered
 --- http_config
     ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
@@ -276,7 +303,7 @@ redis lost script
 
 
 
-=== TEST 8: authentication refused
+=== TEST 9: authentication refused
 --- http_config
     ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT password_file=$TEST_NGINX_UBT_DIR/provision.secret;
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
@@ -314,7 +341,7 @@ redis AUTH failed
 
 
 
-=== TEST 9: error reply from the check script
+=== TEST 10: error reply from the check script
 --- http_config
     ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
@@ -352,7 +379,7 @@ redis replied with error "WRONGTYPE
 
 
 
-=== TEST 10: client gone while redis is paused
+=== TEST 11: client gone while redis is paused
 --- http_config
     ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;

@@ -97,7 +97,7 @@ X-UBT-SIGN: 05fba4f43675b7e597235767e279fc4114d35d6d9c55f1e52e14502c338a8e10
 --- error_code: 401
 --- response_body_like: "reason":"BAD_SIGNATURE"
 --- error_log
-ubt rejected request: BAD_SIGNATURE, user "123456789"
+ubt rejected request: BAD_SIGNATURE, claimed user "123456789"
 --- no_error_log
 [alert]
 

@@ -37,7 +37,8 @@ $(MODULE): $(SOURCES)
 	rm -rf $(BUILD)/nginx
 	mkdir -p $(BUILD)
 	cp -r $(NGINX_SRC) $(BUILD)/nginx
-	cd $(BUILD)/nginx && \
+	@echo "configuring nginx from $(NGINX_SRC) in $(BUILD)/nginx"
+	@cd $(BUILD)/nginx && \
 	    if [ -f conf_flags ]; then \
 	        . ./conf_flags; \
 	    else \
@@ -49,7 +50,11 @@ $(MODULE): $(SOURCES)
 	        "$${NGX_CONF_FLAGS[@]}" $(NGINX_CONFIGURE_ARGS) \
 	        --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log 2>&1 || \
 	    { tail -n 30 $(BUILD)/configure.log >&2; exit 1; }
-	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
+	@echo "compiling the module (log: $(BUILD)/make.log)"
+	@$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules \
+	    > $(BUILD)/make.log 2>&1 || \
+	    { grep -E -B2 -A8 'error|warning' $(BUILD)/make.log >&2 || \
+	      tail -n 30 $(BUILD)/make.log >&2; exit 1; }
 	cp $(BUILD)/nginx/objs/ngx_http_ubt_module.so $(MODULE)
 	@echo "built $(MODULE)"
 

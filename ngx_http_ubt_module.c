@@ -33,6 +33,10 @@ static char *ngx_http_ubt_provision(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ubt_health(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_ubt_admin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ubt_control(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_ubt_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ubt_init_process(ngx_cycle_t *cycle);
 static void ngx_http_ubt_exit_process(ngx_cycle_t *cycle);
@@ -49,6 +53,11 @@ static ngx_conf_enum_t  ngx_http_ubt_log_levels[] = {
 
 static ngx_conf_num_bounds_t  ngx_http_ubt_key_cache_bounds = {
     ngx_conf_check_num_bounds, 0, 1048576
+};
+
+
+static ngx_conf_num_bounds_t  ngx_http_ubt_audit_bounds = {
+    ngx_conf_check_num_bounds, 100, 100000000
 };
 
 
@@ -165,6 +174,41 @@ static ngx_command_t  ngx_http_ubt_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("ubt_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_ubt_admin,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ubt_check_update"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_ubt_control,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ubt_loc_conf_t, check_update),
+      NULL },
+
+    { ngx_string("ubt_log_update"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_ubt_control,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ubt_loc_conf_t, log_update),
+      NULL },
+
+    { ngx_string("ubt_last_seen_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ubt_loc_conf_t, last_seen_interval),
+      NULL },
+
+    { ngx_string("ubt_audit_max_len"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ubt_loc_conf_t, audit_max_len),
+      &ngx_http_ubt_audit_bounds },
 
       ngx_null_command
 };
@@ -358,7 +402,11 @@ ngx_http_ubt_create_loc_conf(ngx_conf_t *cf)
      *     ulcf->default_plan = { 0, NULL };
      *     ulcf->signing_secret = { 0, NULL };
      *     ulcf->provision_digest = { 0, NULL };
+     *     ulcf->admin_prefix = { 0, NULL };
      *     ulcf->provision = 0;
+     *     ulcf->admin = 0;
+     *     ulcf->check_update = 0;
+     *     ulcf->log_update = 0;
      */
 
     ulcf->enable = NGX_CONF_UNSET;
@@ -368,6 +416,8 @@ ngx_http_ubt_create_loc_conf(ngx_conf_t *cf)
     ulcf->nonce_ttl = NGX_CONF_UNSET_MSEC;
     ulcf->log_level = NGX_CONF_UNSET_UINT;
     ulcf->max_body_size = NGX_CONF_UNSET_SIZE;
+    ulcf->last_seen_interval = NGX_CONF_UNSET_MSEC;
+    ulcf->audit_max_len = NGX_CONF_UNSET_UINT;
 
     return ulcf;
 }
@@ -406,6 +456,10 @@ ngx_http_ubt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
                               8192);
     ngx_conf_merge_str_value(conf->default_plan, prev->default_plan, "FREE");
+    ngx_conf_merge_msec_value(conf->last_seen_interval,
+                              prev->last_seen_interval, 1000);
+    ngx_conf_merge_uint_value(conf->audit_max_len, prev->audit_max_len,
+                              10000);
     ngx_conf_merge_str_value(conf->signing_secret, prev->signing_secret, "");
     ngx_conf_merge_str_value(conf->provision_digest, prev->provision_digest,
                              "");
@@ -435,21 +489,31 @@ ngx_http_ubt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->provision) {
+    if (conf->provision || conf->admin) {
         if (conf->provision_digest.len == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"ubt_provision\" requires "
-                               "\"ubt_provision_secret_file\"");
+                               "\"%s\" requires "
+                               "\"ubt_provision_secret_file\"",
+                               conf->admin ? "ubt_admin" : "ubt_provision");
             return NGX_CONF_ERROR;
         }
 
         if (conf->enable) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"ubt_provision\" cannot be used in a "
-                               "location with \"ubt on\": runtime keys must "
-                               "not reach provisioning");
+                               "\"%s\" cannot be used in a location with "
+                               "\"ubt on\": runtime keys must not reach "
+                               "provisioning",
+                               conf->admin ? "ubt_admin" : "ubt_provision");
             return NGX_CONF_ERROR;
         }
+    }
+
+    if ((conf->check_update || conf->log_update) && !conf->enable) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" requires \"ubt on\" in its location",
+                           conf->check_update ? "ubt_check_update"
+                                              : "ubt_log_update");
+        return NGX_CONF_ERROR;
     }
 
     if (conf->signing_secret.len && conf->provision_digest.len) {
@@ -757,6 +821,79 @@ ngx_http_ubt_health(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ubt_module);
     umcf->used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * ubt_admin serves every path below its location, so the location must be
+ * a prefix one: the rest of the path names the call.
+ */
+
+static char *
+ngx_http_ubt_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ubt_loc_conf_t *ulcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_ubt_main_conf_t  *umcf;
+
+    if (ulcf->admin) {
+        return "is duplicate";
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->named
+#if (NGX_PCRE)
+        || clcf->regex
+#endif
+        || clcf->exact_match
+        || clcf->name.len == 0
+        || clcf->name.data[clcf->name.len - 1] != '/')
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ubt_admin\" needs a prefix location that "
+                           "ends with \"/\", such as \"location /ubt/admin/\","
+                           " not \"%V\"", &clcf->name);
+        return NGX_CONF_ERROR;
+    }
+
+    clcf->handler = ngx_http_ubt_admin_handler;
+    ulcf->admin_prefix = clcf->name;
+    ulcf->admin = 1;
+
+    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ubt_module);
+    umcf->used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/* ubt_check_update and ubt_log_update: content handlers behind "ubt on" */
+
+static char *
+ngx_http_ubt_control(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_flag_t  *flag;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    flag = (ngx_flag_t *) ((char *) conf + cmd->offset);
+
+    if (*flag) {
+        return "is duplicate";
+    }
+
+    *flag = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    clcf->handler = (cmd->offset
+                     == offsetof(ngx_http_ubt_loc_conf_t, check_update))
+                    ? ngx_http_ubt_check_update_handler
+                    : ngx_http_ubt_log_update_handler;
 
     return NGX_CONF_OK;
 }

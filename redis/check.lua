@@ -6,20 +6,31 @@
 -- KEYS[3]  the request's nonce (string, expires)
 -- ARGV[1]  SHA-256 of the presented key, hex
 -- ARGV[2]  nonce lifetime, ms
--- ARGV[3]  gateway time, ms since the epoch
--- ARGV[4]  minimum interval between last_seen writes, ms
+-- ARGV[3]  minimum interval between last_seen writes, ms
+-- ARGV[4…] telemetry from request headers: field, value, field, value…
 --
--- Returns {"OK", plan, issued_id, key_env} or {reason}.
+-- Returns {"OK", plan, issued_id, key_env, limit} or {reason}.
 
 local rec = redis.call('HMGET', KEYS[1],
                        'digest', 'status', 'plan', 'issued_id', 'env',
-                       'last_seen')
+                       'last_seen', 'limit', 'prev_digest', 'prev_issued_id',
+                       'prev_expires')
+
+-- Redis time, so that every gateway agrees whatever its own clock says
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local issued_id = rec[4]
 
 if rec[1] ~= ARGV[1] then
-    if rec[1] and redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+    -- a rotated key keeps working until its grace period ends
+    if rec[8] == ARGV[1] and now < (tonumber(rec[10]) or 0) then
+        issued_id = rec[9]
+    elseif redis.call('ZSCORE', KEYS[2], ARGV[1]) then
         return {'REVOKED_KEY'}
+    else
+        return {'UNKNOWN_KEY'}
     end
-    return {'UNKNOWN_KEY'}
 end
 
 -- fail closed: any status but CONNECTED, a missing one included, rejects
@@ -35,12 +46,12 @@ if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[2]) then
     return {'REPLAYED_NONCE'}
 end
 
--- last_seen is written at most once per interval to keep the hot path
--- free of a hash write on most requests
-local now = tonumber(ARGV[3])
+-- last_seen and telemetry are written at most once per interval, so most
+-- requests cost no hash write
 local seen = tonumber(rec[6])
-if not seen or now - seen >= tonumber(ARGV[4]) then
-    redis.call('HSET', KEYS[1], 'last_seen', ARGV[3])
+
+if not seen or now - seen >= tonumber(ARGV[3]) then
+    redis.call('HSET', KEYS[1], 'last_seen', now, unpack(ARGV, 4))
 end
 
-return {'OK', rec[3] or '', rec[4] or '', rec[5] or ''}
+return {'OK', rec[3] or '', issued_id or '', rec[5] or '', rec[7] or ''}

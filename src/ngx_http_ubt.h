@@ -37,12 +37,19 @@
 #define NGX_HTTP_UBT_NONCE_MAX_LEN      64
 #define NGX_HTTP_UBT_TS_MAX_LEN         15
 #define NGX_HTTP_UBT_PLAN_MAX_LEN       32
+#define NGX_HTTP_UBT_TELEMETRY_MAX_LEN  128
 #define NGX_HTTP_UBT_SECRET_MIN_LEN     16
 #define NGX_HTTP_UBT_SECRET_MAX_LEN     4096
 
 /* every Redis key of one user shares the {u:<user id>} hash tag */
 #define NGX_HTTP_UBT_REDIS_USER_PREFIX  "ubt:{u:"
 #define NGX_HTTP_UBT_REDIS_DIGEST_KEY   "ubt:kd:"
+#define NGX_HTTP_UBT_REDIS_AUDIT_KEY    "ubt:audit"
+
+/* how many revoked key digests a user record remembers */
+#define NGX_HTTP_UBT_REVOKED_KEEP       "64"
+
+#define NGX_HTTP_UBT_TELEMETRY_HEADERS  4
 
 
 typedef enum {
@@ -68,6 +75,8 @@ typedef enum {
 typedef enum {
     NGX_HTTP_UBT_SCRIPT_CHECK = 0,
     NGX_HTTP_UBT_SCRIPT_ISSUE,
+    NGX_HTTP_UBT_SCRIPT_ADMIN,
+    NGX_HTTP_UBT_SCRIPT_MISMATCH,
     NGX_HTTP_UBT_SCRIPT_LAST
 } ngx_http_ubt_script_e;
 
@@ -130,11 +139,27 @@ typedef struct {
     size_t                      max_body_size;
     ngx_str_t                   default_plan;
 
+    ngx_msec_t                  last_seen_interval;
+    ngx_uint_t                  audit_max_len;
+
     ngx_str_t                   signing_secret;
     ngx_str_t                   provision_digest;   /* SHA-256 of the token */
 
+    ngx_str_t                   admin_prefix;       /* the location's name */
+
     ngx_flag_t                  provision;
+    ngx_flag_t                  admin;
+    ngx_flag_t                  check_update;
+    ngx_flag_t                  log_update;
 } ngx_http_ubt_loc_conf_t;
+
+
+/* the Redis keys of one user */
+typedef struct {
+    ngx_str_t                   record;
+    ngx_str_t                   revoked;
+    ngx_str_t                   audit;
+} ngx_http_ubt_user_keys_t;
 
 
 typedef struct {
@@ -148,6 +173,8 @@ typedef struct {
     unsigned                    test_key:1;
     unsigned                    identity_set:1;
     unsigned                    user_verified:1;
+    unsigned                    header_user:1;
+    unsigned                    identity_mismatch:1;
 
     ngx_str_t                   key;
     ngx_str_t                   ts;
@@ -160,6 +187,17 @@ typedef struct {
     ngx_str_t                   plan;
     ngx_str_t                   issued_id;
     ngx_str_t                   key_env;
+    ngx_str_t                   limit;
+
+    /* X-UBT-Version, -Platform, -Device and -System, when sent */
+    ngx_str_t                   telemetry[NGX_HTTP_UBT_TELEMETRY_HEADERS];
+
+    /* content handlers: provisioning, admin and control endpoints */
+    ngx_msec_t                  grace;
+    ngx_str_t                   action;
+    ngx_str_t                   value;
+    ngx_str_t                   note;
+    ngx_uint_t                  count;
 } ngx_http_ubt_ctx_t;
 
 
@@ -172,9 +210,27 @@ ngx_http_ubt_ctx_t *ngx_http_ubt_get_ctx(ngx_http_request_t *r);
 ngx_http_ubt_ctx_t *ngx_http_ubt_create_ctx(ngx_http_request_t *r);
 extern ngx_str_t  ngx_http_ubt_reason_names[];
 
-/* provisioning and health content handlers */
+/* provisioning and health content handlers, and what the others share */
 ngx_int_t ngx_http_ubt_provision_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_ubt_health_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_ubt_authorize_operator(ngx_http_request_t *r,
+    ngx_int_t *rc);
+ngx_int_t ngx_http_ubt_read_body(ngx_http_request_t *r, ngx_str_t *body);
+ngx_int_t ngx_http_ubt_method_not_allowed(ngx_http_request_t *r,
+    char *allow);
+ngx_int_t ngx_http_ubt_content_redis_failed(ngx_http_ubt_ctx_t *ctx,
+    ngx_http_ubt_redis_rc_e rc, ngx_uint_t level);
+void ngx_http_ubt_content_done(ngx_http_request_t *r, ngx_int_t rc);
+ngx_int_t ngx_http_ubt_json_user_id(ngx_http_request_t *r, json_t *value,
+    ngx_str_t *user_id);
+ngx_int_t ngx_http_ubt_valid_text(ngx_str_t *value, size_t max);
+
+/* admin API and the control endpoints of the userbot_auth client */
+ngx_int_t ngx_http_ubt_admin_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_ubt_check_update_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_ubt_log_update_handler(ngx_http_request_t *r);
+void ngx_http_ubt_audit_copy(ngx_http_ubt_main_conf_t *umcf,
+    ngx_uint_t max_len, redisReply *reply, size_t first);
 
 /* JSON replies */
 ngx_int_t ngx_http_ubt_send_json(ngx_http_request_t *r, ngx_uint_t status,
@@ -211,6 +267,8 @@ ngx_http_ubt_redis_call_t *ngx_http_ubt_redis_command(
     ngx_http_ubt_main_conf_t *umcf, ngx_str_t *args, ngx_uint_t nargs,
     ngx_http_ubt_redis_handler_pt handler, void *data);
 void ngx_http_ubt_redis_cancel(ngx_http_ubt_redis_call_t *call);
+ngx_int_t ngx_http_ubt_user_keys(ngx_pool_t *pool, ngx_str_t *user_id,
+    ngx_http_ubt_user_keys_t *keys);
 
 
 #endif /* _NGX_HTTP_UBT_H_INCLUDED_ */

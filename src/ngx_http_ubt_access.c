@@ -7,16 +7,13 @@
 #include "ngx_http_ubt.h"
 
 
-/* last_seen is written at most once per interval, in ms */
-#define NGX_HTTP_UBT_LAST_SEEN_INTERVAL  "60000"
-
-
 typedef enum {
     NGX_HTTP_UBT_HEADER_KEY = 0,
     NGX_HTTP_UBT_HEADER_USER_ID,
     NGX_HTTP_UBT_HEADER_TS,
     NGX_HTTP_UBT_HEADER_NONCE,
     NGX_HTTP_UBT_HEADER_SIGN,
+    NGX_HTTP_UBT_HEADER_TELEMETRY,
     NGX_HTTP_UBT_HEADER_IDENTITY,
     NGX_HTTP_UBT_HEADER_PROVISION,
     NGX_HTTP_UBT_HEADER_OTHER
@@ -26,11 +23,12 @@ typedef enum {
 typedef struct {
     ngx_str_t               name;       /* after "x-ubt-" */
     ngx_http_ubt_header_e   type;
+    ngx_uint_t              index;      /* of a telemetry header */
 } ngx_http_ubt_header_t;
 
 
 static void ngx_http_ubt_cleanup(void *data);
-static ngx_http_ubt_header_e ngx_http_ubt_header_type(ngx_table_elt_t *h);
+static ngx_http_ubt_header_t *ngx_http_ubt_header_type(ngx_table_elt_t *h);
 static ngx_http_ubt_reason_e ngx_http_ubt_read_headers(ngx_http_request_t *r,
     ngx_http_ubt_ctx_t *ctx, ngx_http_ubt_loc_conf_t *ulcf);
 static ngx_int_t ngx_http_ubt_all_digits(ngx_str_t *value);
@@ -40,7 +38,15 @@ static ngx_http_ubt_reason_e ngx_http_ubt_verify(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ubt_start_check(ngx_http_request_t *r,
     ngx_http_ubt_ctx_t *ctx);
 static ngx_int_t ngx_http_ubt_start_lookup(ngx_http_request_t *r,
+    ngx_http_ubt_ctx_t *ctx, ngx_http_ubt_redis_handler_pt handler);
+static ngx_int_t ngx_http_ubt_start_owner_check(ngx_http_request_t *r,
     ngx_http_ubt_ctx_t *ctx);
+static void ngx_http_ubt_owner_found(void *data, ngx_http_ubt_redis_rc_e rc,
+    redisReply *reply);
+static ngx_int_t ngx_http_ubt_start_mismatch(ngx_http_request_t *r,
+    ngx_http_ubt_ctx_t *ctx, ngx_str_t *owner);
+static void ngx_http_ubt_mismatch_done(void *data,
+    ngx_http_ubt_redis_rc_e rc, redisReply *reply);
 static void ngx_http_ubt_lookup_done(void *data, ngx_http_ubt_redis_rc_e rc,
     redisReply *reply);
 static void ngx_http_ubt_check_done(void *data, ngx_http_ubt_redis_rc_e rc,
@@ -62,17 +68,30 @@ static void ngx_http_ubt_cache_add(ngx_http_ubt_main_conf_t *umcf,
 
 
 static ngx_http_ubt_header_t  ngx_http_ubt_headers[] = {
-    { ngx_string("api-key"), NGX_HTTP_UBT_HEADER_KEY },
-    { ngx_string("live-api-key"), NGX_HTTP_UBT_HEADER_KEY },
-    { ngx_string("user-id"), NGX_HTTP_UBT_HEADER_USER_ID },
-    { ngx_string("ts"), NGX_HTTP_UBT_HEADER_TS },
-    { ngx_string("nonce"), NGX_HTTP_UBT_HEADER_NONCE },
-    { ngx_string("sign"), NGX_HTTP_UBT_HEADER_SIGN },
-    { ngx_string("plan"), NGX_HTTP_UBT_HEADER_IDENTITY },
-    { ngx_string("issued-id"), NGX_HTTP_UBT_HEADER_IDENTITY },
-    { ngx_string("key-env"), NGX_HTTP_UBT_HEADER_IDENTITY },
-    { ngx_string("provision"), NGX_HTTP_UBT_HEADER_PROVISION },
-    { ngx_null_string, NGX_HTTP_UBT_HEADER_OTHER }
+    { ngx_string("api-key"), NGX_HTTP_UBT_HEADER_KEY, 0 },
+    { ngx_string("live-api-key"), NGX_HTTP_UBT_HEADER_KEY, 0 },
+    { ngx_string("user-id"), NGX_HTTP_UBT_HEADER_USER_ID, 0 },
+    { ngx_string("ts"), NGX_HTTP_UBT_HEADER_TS, 0 },
+    { ngx_string("nonce"), NGX_HTTP_UBT_HEADER_NONCE, 0 },
+    { ngx_string("sign"), NGX_HTTP_UBT_HEADER_SIGN, 0 },
+    { ngx_string("version"), NGX_HTTP_UBT_HEADER_TELEMETRY, 0 },
+    { ngx_string("platform"), NGX_HTTP_UBT_HEADER_TELEMETRY, 1 },
+    { ngx_string("device"), NGX_HTTP_UBT_HEADER_TELEMETRY, 2 },
+    { ngx_string("system"), NGX_HTTP_UBT_HEADER_TELEMETRY, 3 },
+    { ngx_string("plan"), NGX_HTTP_UBT_HEADER_IDENTITY, 0 },
+    { ngx_string("issued-id"), NGX_HTTP_UBT_HEADER_IDENTITY, 0 },
+    { ngx_string("key-env"), NGX_HTTP_UBT_HEADER_IDENTITY, 0 },
+    { ngx_string("provision"), NGX_HTTP_UBT_HEADER_PROVISION, 0 },
+    { ngx_null_string, NGX_HTTP_UBT_HEADER_OTHER, 0 }
+};
+
+
+/* the user record's fields for the telemetry headers, in their order */
+static ngx_str_t  ngx_http_ubt_telemetry_fields[] = {
+    ngx_string("tm_version"),
+    ngx_string("tm_platform"),
+    ngx_string("tm_device"),
+    ngx_string("tm_system")
 };
 
 
@@ -131,7 +150,9 @@ ngx_http_ubt_access_handler(ngx_http_request_t *r)
     }
 
     if (ctx->user_id.len == 0) {
-        if (ngx_http_ubt_start_lookup(r, ctx) != NGX_OK) {
+        if (ngx_http_ubt_start_lookup(r, ctx, ngx_http_ubt_lookup_done)
+            != NGX_OK)
+        {
             return ngx_http_ubt_verdict(r, ctx, NGX_HTTP_UBT_UNAVAILABLE);
         }
 
@@ -231,7 +252,7 @@ ngx_http_ubt_cleanup(void *data)
  * on.
  */
 
-static ngx_http_ubt_header_e
+static ngx_http_ubt_header_t *
 ngx_http_ubt_header_type(ngx_table_elt_t *h)
 {
     u_char                 *p, c;
@@ -241,12 +262,16 @@ ngx_http_ubt_header_type(ngx_table_elt_t *h)
     len = h->key.len;
     p = h->lowcase_key;
 
+    /* the last entry of the table stands for every other header */
+    uh = &ngx_http_ubt_headers[sizeof(ngx_http_ubt_headers)
+                               / sizeof(ngx_http_ubt_header_t) - 1];
+
     if (len < 7
         || p[0] != 'x' || (p[1] != '-' && p[1] != '_')
         || p[2] != 'u' || p[3] != 'b' || p[4] != 't'
         || (p[5] != '-' && p[5] != '_'))
     {
-        return NGX_HTTP_UBT_HEADER_OTHER;
+        return uh;
     }
 
     p += 6;
@@ -266,11 +291,11 @@ ngx_http_ubt_header_type(ngx_table_elt_t *h)
         }
 
         if (i == len) {
-            return uh->type;
+            return uh;
         }
     }
 
-    return NGX_HTTP_UBT_HEADER_OTHER;
+    return uh;
 }
 
 
@@ -292,6 +317,7 @@ ngx_http_ubt_read_headers(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
     ngx_list_part_t        *part;
     ngx_table_elt_t        *h;
     ngx_http_ubt_header_e   type;
+    ngx_http_ubt_header_t  *uh;
 
     ngx_memzero(found, sizeof(found));
 
@@ -310,7 +336,25 @@ ngx_http_ubt_read_headers(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
             i = 0;
         }
 
-        type = ngx_http_ubt_header_type(&h[i]);
+        uh = ngx_http_ubt_header_type(&h[i]);
+        type = uh->type;
+
+        if (type == NGX_HTTP_UBT_HEADER_TELEMETRY) {
+            if (ctx->telemetry[uh->index].data) {
+                return NGX_HTTP_UBT_DUPLICATE_HEADER;
+            }
+
+            if (!ngx_http_ubt_valid_text(&h[i].value,
+                                         NGX_HTTP_UBT_TELEMETRY_MAX_LEN))
+            {
+                ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                               "ubt malformed header \"%V\"", &h[i].key);
+                return NGX_HTTP_UBT_MALFORMED_HEADER;
+            }
+
+            ctx->telemetry[uh->index] = h[i].value;
+            continue;
+        }
 
         if (type > NGX_HTTP_UBT_HEADER_SIGN) {
             continue;
@@ -382,6 +426,7 @@ ngx_http_ubt_read_headers(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
 
     if (found[NGX_HTTP_UBT_HEADER_USER_ID]) {
         ctx->user_id = *found[NGX_HTTP_UBT_HEADER_USER_ID];
+        ctx->header_user = 1;
 
         if (!ngx_http_ubt_valid_token(&ctx->user_id, 1,
                                       NGX_HTTP_UBT_USER_ID_MAX_LEN))
@@ -474,33 +519,32 @@ static ngx_int_t
 ngx_http_ubt_start_check(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
 {
     u_char                    *p;
-    ngx_str_t                  args[7];
-    ngx_time_t                *tp;
+    ngx_str_t                  args[6 + 2 * NGX_HTTP_UBT_TELEMETRY_HEADERS];
+    ngx_uint_t                 i, n;
     ngx_http_ubt_loc_conf_t   *ulcf;
+    ngx_http_ubt_user_keys_t   keys;
     ngx_http_ubt_main_conf_t  *umcf;
 
     ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
     umcf = ngx_http_get_module_main_conf(r, ngx_http_ubt_module);
 
-    p = ngx_pnalloc(r->pool,
-                    3 * (sizeof(NGX_HTTP_UBT_REDIS_USER_PREFIX "}:revoked")
-                         + NGX_HTTP_UBT_USER_ID_MAX_LEN)
-                    + NGX_HTTP_UBT_NONCE_MAX_LEN
-                    + NGX_HTTP_UBT_DIGEST_HEX_LEN + 3 * NGX_INT64_LEN);
+    if (ngx_http_ubt_user_keys(r->pool, &ctx->user_id, &keys) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, keys.record.len + sizeof(":n:") - 1
+                             + NGX_HTTP_UBT_NONCE_MAX_LEN
+                             + NGX_HTTP_UBT_DIGEST_HEX_LEN
+                             + 2 * NGX_INT64_LEN);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    args[0].data = p;
-    p = ngx_sprintf(p, NGX_HTTP_UBT_REDIS_USER_PREFIX "%V}", &ctx->user_id);
-    args[0].len = p - args[0].data;
-
-    args[1].data = p;
-    p = ngx_sprintf(p, "%V:revoked", &args[0]);
-    args[1].len = p - args[1].data;
+    args[0] = keys.record;
+    args[1] = keys.revoked;
 
     args[2].data = p;
-    p = ngx_sprintf(p, "%V:n:%V", &args[0], &ctx->nonce);
+    p = ngx_sprintf(p, "%V:n:%V", &keys.record, &ctx->nonce);
     args[2].len = p - args[2].data;
 
     args[3].data = p;
@@ -511,17 +555,22 @@ ngx_http_ubt_start_check(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
     p = ngx_sprintf(p, "%M", ulcf->nonce_window);
     args[4].len = p - args[4].data;
 
-    tp = ngx_timeofday();
-
     args[5].data = p;
-    p = ngx_sprintf(p, "%T%03M", tp->sec, tp->msec);
+    p = ngx_sprintf(p, "%M", ulcf->last_seen_interval);
     args[5].len = p - args[5].data;
 
-    ngx_str_set(&args[6], NGX_HTTP_UBT_LAST_SEEN_INTERVAL);
+    n = 6;
+
+    for (i = 0; i < NGX_HTTP_UBT_TELEMETRY_HEADERS; i++) {
+        if (ctx->telemetry[i].data) {
+            args[n++] = ngx_http_ubt_telemetry_fields[i];
+            args[n++] = ctx->telemetry[i];
+        }
+    }
 
     ctx->call = ngx_http_ubt_redis_eval(umcf, NGX_HTTP_UBT_SCRIPT_CHECK, 3,
-                                        args, 7, ngx_http_ubt_check_done, ctx);
-
+                                        args, n, ngx_http_ubt_check_done,
+                                        ctx);
     if (ctx->call == NULL) {
         return NGX_ERROR;
     }
@@ -536,7 +585,8 @@ ngx_http_ubt_start_check(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
 
 
 static ngx_int_t
-ngx_http_ubt_start_lookup(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
+ngx_http_ubt_start_lookup(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
+    ngx_http_ubt_redis_handler_pt handler)
 {
     u_char                    *p;
     ngx_str_t                  args[2];
@@ -558,8 +608,7 @@ ngx_http_ubt_start_lookup(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
     p = ngx_hex_dump(p, ctx->digest, NGX_HTTP_UBT_DIGEST_LEN);
     args[1].len = p - args[1].data;
 
-    ctx->call = ngx_http_ubt_redis_command(umcf, args, 2,
-                                           ngx_http_ubt_lookup_done, ctx);
+    ctx->call = ngx_http_ubt_redis_command(umcf, args, 2, handler, ctx);
     if (ctx->call == NULL) {
         return NGX_ERROR;
     }
@@ -695,15 +744,29 @@ ngx_http_ubt_check_done(void *data, ngx_http_ubt_redis_rc_e rc,
     }
 
     if (reason == NGX_HTTP_UBT_OK) {
-        if (reply->elements < 4
+        if (reply->elements < 5
             || ngx_http_ubt_copy_element(r, reply, 1, &ctx->plan) != NGX_OK
             || ngx_http_ubt_copy_element(r, reply, 2, &ctx->issued_id)
                != NGX_OK
             || ngx_http_ubt_copy_element(r, reply, 3, &ctx->key_env)
+               != NGX_OK
+            || ngx_http_ubt_copy_element(r, reply, 4, &ctx->limit)
                != NGX_OK)
         {
             goto unexpected;
         }
+    }
+
+    /*
+     * a key that is not the claimed user's may be another user's valid
+     * key, which then has leaked: find its owner
+     */
+
+    if (reason == NGX_HTTP_UBT_UNKNOWN_KEY
+        && ctx->header_user
+        && ngx_http_ubt_start_owner_check(r, ctx) == NGX_OK)
+    {
+        return;
     }
 
     ngx_http_ubt_finish_wait(r, ctx, reason);
@@ -715,6 +778,182 @@ unexpected:
                   "ubt unexpected reply from the check script");
 
     ngx_http_ubt_finish_wait(r, ctx, NGX_HTTP_UBT_UNAVAILABLE);
+}
+
+
+/*
+ * Looks up the owner of a key presented under a user id it does not belong
+ * to.  Returns NGX_OK while waiting for Redis.
+ */
+
+static ngx_int_t
+ngx_http_ubt_start_owner_check(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
+{
+    ngx_str_t                  owner;
+    ngx_http_ubt_main_conf_t  *umcf;
+
+    umcf = ngx_http_get_module_main_conf(r, ngx_http_ubt_module);
+
+    if (umcf->key_cache
+        && ngx_http_ubt_cache_find(r, umcf, ctx->digest, &owner) == NGX_OK)
+    {
+        return ngx_http_ubt_start_mismatch(r, ctx, &owner);
+    }
+
+    return ngx_http_ubt_start_lookup(r, ctx, ngx_http_ubt_owner_found);
+}
+
+
+static void
+ngx_http_ubt_owner_found(void *data, ngx_http_ubt_redis_rc_e rc,
+    redisReply *reply)
+{
+    ngx_http_ubt_ctx_t  *ctx = data;
+
+    ngx_str_t            owner;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    ctx->call = NULL;
+    ctx->waiting = 0;
+
+    if (rc != NGX_HTTP_UBT_REDIS_REPLY) {
+        ngx_http_ubt_finish_wait(r, ctx, NGX_HTTP_UBT_UNAVAILABLE);
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_STRING
+        || ngx_http_ubt_copy_element(r, reply, (size_t) -1, &owner) != NGX_OK
+        || !ngx_http_ubt_valid_token(&owner, 1, NGX_HTTP_UBT_USER_ID_MAX_LEN)
+        || ngx_http_ubt_start_mismatch(r, ctx, &owner) != NGX_OK)
+    {
+        ngx_http_ubt_finish_wait(r, ctx, NGX_HTTP_UBT_UNKNOWN_KEY);
+    }
+}
+
+
+/*
+ * Runs the mismatch script on the owner's record: it disconnects the owner
+ * only if the key is the owner's valid key.  Returns NGX_DECLINED when the
+ * key belongs to the claimed user after all.
+ */
+
+static ngx_int_t
+ngx_http_ubt_start_mismatch(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
+    ngx_str_t *owner)
+{
+    u_char                    *p;
+    ngx_str_t                  args[7];
+    ngx_http_ubt_loc_conf_t   *ulcf;
+    ngx_http_ubt_user_keys_t   keys;
+    ngx_http_ubt_main_conf_t  *umcf;
+
+    if (owner->len == ctx->user_id.len
+        && ngx_strncmp(owner->data, ctx->user_id.data, owner->len) == 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
+    umcf = ngx_http_get_module_main_conf(r, ngx_http_ubt_module);
+
+    if (ngx_http_ubt_user_keys(r->pool, owner, &keys) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_HTTP_UBT_DIGEST_HEX_LEN + NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    args[0] = keys.record;
+    args[1] = keys.audit;
+
+    args[2].data = p;
+    p = ngx_hex_dump(p, ctx->digest, NGX_HTTP_UBT_DIGEST_LEN);
+    args[2].len = p - args[2].data;
+
+    args[3] = *owner;
+    args[4] = r->connection->addr_text;
+    args[5] = ctx->user_id;
+
+    args[6].data = p;
+    p = ngx_sprintf(p, "%ui", ulcf->audit_max_len);
+    args[6].len = p - args[6].data;
+
+    ctx->note = *owner;
+
+    ctx->call = ngx_http_ubt_redis_eval(umcf, NGX_HTTP_UBT_SCRIPT_MISMATCH, 2,
+                                        args, 7, ngx_http_ubt_mismatch_done,
+                                        ctx);
+    if (ctx->call == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->waiting = 1;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ubt_mismatch_done(void *data, ngx_http_ubt_redis_rc_e rc,
+    redisReply *reply)
+{
+    ngx_http_ubt_ctx_t  *ctx = data;
+
+    ngx_str_t                  status;
+    ngx_http_request_t        *r;
+    ngx_http_ubt_loc_conf_t   *ulcf;
+    ngx_http_ubt_main_conf_t  *umcf;
+
+    r = ctx->request;
+    ctx->call = NULL;
+    ctx->waiting = 0;
+
+    if (rc != NGX_HTTP_UBT_REDIS_REPLY) {
+        ngx_http_ubt_finish_wait(r, ctx, NGX_HTTP_UBT_UNAVAILABLE);
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY
+        || reply->elements < 1
+        || ngx_http_ubt_copy_element(r, reply, 0, &status) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ubt unexpected reply from the mismatch script");
+        ngx_http_ubt_finish_wait(r, ctx, NGX_HTTP_UBT_UNAVAILABLE);
+        return;
+    }
+
+    if (status.len == sizeof("IGNORED") - 1) {
+        ngx_http_ubt_finish_wait(r, ctx, NGX_HTTP_UBT_UNKNOWN_KEY);
+        return;
+    }
+
+    /* the rejection names the owner, whose key this is */
+    ctx->user_id = ctx->note;
+    ctx->user_verified = 1;
+
+    if (status.len == sizeof("BANNED") - 1) {
+        ngx_http_ubt_finish_wait(r, ctx, NGX_HTTP_UBT_BANNED);
+        return;
+    }
+
+    ctx->identity_mismatch = 1;
+
+    if (reply->elements > 1) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "ubt disconnected user \"%V\": its key was presented "
+                      "as another user", &ctx->user_id);
+
+        ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
+        umcf = ngx_http_get_module_main_conf(r, ngx_http_ubt_module);
+
+        ngx_http_ubt_audit_copy(umcf, ulcf->audit_max_len, reply, 1);
+    }
+
+    ngx_http_ubt_finish_wait(r, ctx, NGX_HTTP_UBT_DISCONNECTED);
 }
 
 
@@ -846,7 +1085,6 @@ ngx_http_ubt_set_identity(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
     ngx_list_t              headers;
     ngx_list_part_t        *part;
     ngx_table_elt_t        *h, *copy;
-    ngx_http_ubt_header_e   type;
 
     if (ngx_list_init(&headers, r->pool, 20, sizeof(ngx_table_elt_t))
         != NGX_OK)
@@ -869,9 +1107,7 @@ ngx_http_ubt_set_identity(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
             i = 0;
         }
 
-        type = ngx_http_ubt_header_type(&h[i]);
-
-        switch (type) {
+        switch (ngx_http_ubt_header_type(&h[i])->type) {
 
         case NGX_HTTP_UBT_HEADER_USER_ID:
         case NGX_HTTP_UBT_HEADER_IDENTITY:

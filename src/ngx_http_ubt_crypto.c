@@ -290,6 +290,32 @@ ngx_http_ubt_valid_token(ngx_str_t *value, size_t min, size_t max)
 
 
 /*
+ * Tests that value is 1 to max bytes without control characters.  Bytes
+ * from 0x80 up pass, so that UTF-8 device and system names do.
+ */
+
+ngx_int_t
+ngx_http_ubt_valid_text(ngx_str_t *value, size_t max)
+{
+    u_char  *p, *last;
+
+    if (value->len == 0 || value->len > max) {
+        return 0;
+    }
+
+    last = value->data + value->len;
+
+    for (p = value->data; p < last; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
  * Reads a secret from a file at configuration time.  Trailing white space is
  * dropped, so "echo SECRET > file" works.  The secret is never logged.
  */

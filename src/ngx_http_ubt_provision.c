@@ -9,33 +9,24 @@
 #include <openssl/crypto.h>
 
 
-/* how many revoked key digests a user record remembers */
-#define NGX_HTTP_UBT_REVOKED_KEEP  "64"
+/* the longest grace period of a rotated key, in seconds: 30 days */
+#define NGX_HTTP_UBT_GRACE_MAX  2592000
 
 
-static ngx_int_t ngx_http_ubt_provision_authorize(ngx_http_request_t *r,
+static ngx_int_t ngx_http_ubt_check_token(ngx_http_request_t *r,
     ngx_http_ubt_loc_conf_t *ulcf);
 static void ngx_http_ubt_provision_body(ngx_http_request_t *r);
-static ngx_int_t ngx_http_ubt_read_body(ngx_http_request_t *r,
-    ngx_str_t *body);
 static ngx_int_t ngx_http_ubt_provision_parse(ngx_http_request_t *r,
     ngx_http_ubt_ctx_t *ctx, ngx_str_t *body, const char **reason,
     const char **field);
-static ngx_int_t ngx_http_ubt_json_user_id(ngx_http_request_t *r,
-    json_t *value, ngx_str_t *user_id);
 static void ngx_http_ubt_provision_mapped(void *data,
     ngx_http_ubt_redis_rc_e rc, redisReply *reply);
 static void ngx_http_ubt_provision_issued(void *data,
     ngx_http_ubt_redis_rc_e rc, redisReply *reply);
 static ngx_int_t ngx_http_ubt_provision_reply(ngx_http_request_t *r,
     ngx_http_ubt_ctx_t *ctx);
-static ngx_int_t ngx_http_ubt_content_redis_failed(ngx_http_ubt_ctx_t *ctx,
-    ngx_http_ubt_redis_rc_e rc, ngx_uint_t level);
-static void ngx_http_ubt_content_done(ngx_http_request_t *r, ngx_int_t rc);
 static void ngx_http_ubt_health_done(void *data, ngx_http_ubt_redis_rc_e rc,
     redisReply *reply);
-static ngx_int_t ngx_http_ubt_method_not_allowed(ngx_http_request_t *r,
-    char *allow);
 
 
 static ngx_str_t  ngx_http_ubt_no_scope = ngx_null_string;
@@ -55,21 +46,8 @@ ngx_http_ubt_provision_handler(ngx_http_request_t *r)
     }
 
     /* the token is checked before a single byte of the body is read */
-    rc = ngx_http_ubt_provision_authorize(r, ulcf);
-
-    if (rc != NGX_OK) {
-        if (ngx_http_discard_request_body(r) != NGX_OK) {
-            r->keepalive = 0;
-        }
-
-        if (rc == NGX_HTTP_BAD_REQUEST) {
-            return ngx_http_ubt_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                           "BAD_REQUEST", "INVALID_FIELD",
-                                           "X-UBT-SCOPE");
-        }
-
-        return ngx_http_ubt_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                                       "UNAUTHORIZED", NULL, NULL);
+    if (ngx_http_ubt_authorize_operator(r, &rc) != NGX_OK) {
+        return rc;
     }
 
     if (r->headers_in.content_length_n > (off_t) ulcf->max_body_size) {
@@ -102,12 +80,49 @@ ngx_http_ubt_provision_handler(ngx_http_request_t *r)
 
 
 /*
+ * Checks the provisioning token of a provisioning or admin call.  Returns
+ * NGX_OK for an operator; otherwise sends 401 (400 for a bad X-UBT-SCOPE),
+ * stores what the output filter returned in *rc and returns NGX_DONE.
+ */
+
+ngx_int_t
+ngx_http_ubt_authorize_operator(ngx_http_request_t *r, ngx_int_t *rc)
+{
+    ngx_int_t                 status;
+    ngx_http_ubt_loc_conf_t  *ulcf;
+
+    ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
+
+    status = ngx_http_ubt_check_token(r, ulcf);
+
+    if (status == NGX_OK) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
+    if (status == NGX_HTTP_BAD_REQUEST) {
+        *rc = ngx_http_ubt_send_error(r, NGX_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                                      "INVALID_FIELD", "X-UBT-SCOPE");
+
+    } else {
+        *rc = ngx_http_ubt_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                      "UNAUTHORIZED", NULL, NULL);
+    }
+
+    return NGX_DONE;
+}
+
+
+/*
  * Compares SHA-256 digests of the tokens, so that the comparison takes the
  * same time whatever the length of the token sent.
  */
 
 static ngx_int_t
-ngx_http_ubt_provision_authorize(ngx_http_request_t *r,
+ngx_http_ubt_check_token(ngx_http_request_t *r,
     ngx_http_ubt_loc_conf_t *ulcf)
 {
     ngx_str_t         *token, *scope;
@@ -279,7 +294,7 @@ ngx_http_ubt_provision_body(ngx_http_request_t *r)
  * larger than ubt_max_body_size.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_ubt_read_body(ngx_http_request_t *r, ngx_str_t *body)
 {
     u_char                   *p;
@@ -453,6 +468,21 @@ ngx_http_ubt_provision_parse(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
         }
     }
 
+    *field = "grace_seconds";
+    value = json_object_get(root, *field);
+    ctx->grace = 0;
+
+    if (value && !json_is_null(value)) {
+        if (!json_is_integer(value)
+            || json_integer_value(value) < 0
+            || json_integer_value(value) > NGX_HTTP_UBT_GRACE_MAX)
+        {
+            goto invalid;
+        }
+
+        ctx->grace = (ngx_msec_t) json_integer_value(value) * 1000;
+    }
+
     json_decref(root);
 
     p = ngx_pnalloc(r->pool, NGX_HTTP_UBT_KEY_LEN + NGX_HTTP_UBT_ISSUED_ID_LEN);
@@ -491,7 +521,7 @@ invalid:
 
 /* accepts a non-negative JSON integer or a string of [A-Za-z0-9_-] */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_ubt_json_user_id(ngx_http_request_t *r, json_t *value,
     ngx_str_t *user_id)
 {
@@ -545,10 +575,10 @@ ngx_http_ubt_provision_mapped(void *data, ngx_http_ubt_redis_rc_e rc,
     ngx_http_ubt_ctx_t  *ctx = data;
 
     u_char                    *p;
-    ngx_str_t                  args[9];
-    ngx_time_t                *tp;
+    ngx_str_t                  args[13];
     ngx_http_request_t        *r;
     ngx_http_ubt_loc_conf_t   *ulcf;
+    ngx_http_ubt_user_keys_t   keys;
     ngx_http_ubt_main_conf_t  *umcf;
 
     r = ctx->request;
@@ -560,42 +590,42 @@ ngx_http_ubt_provision_mapped(void *data, ngx_http_ubt_redis_rc_e rc,
     ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
     umcf = ngx_http_get_module_main_conf(r, ngx_http_ubt_module);
 
-    p = ngx_pnalloc(r->pool, 2 * (sizeof(NGX_HTTP_UBT_REDIS_USER_PREFIX
-                                         "}:revoked")
-                                  + NGX_HTTP_UBT_USER_ID_MAX_LEN)
-                             + NGX_HTTP_UBT_DIGEST_HEX_LEN + NGX_INT64_LEN);
-    if (p == NULL) {
+    p = ngx_pnalloc(r->pool, NGX_HTTP_UBT_DIGEST_HEX_LEN + 2 * NGX_INT_T_LEN);
+
+    if (p == NULL
+        || ngx_http_ubt_user_keys(r->pool, &ctx->user_id, &keys) != NGX_OK)
+    {
         ngx_http_ubt_content_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    args[0].data = p;
-    p = ngx_sprintf(p, NGX_HTTP_UBT_REDIS_USER_PREFIX "%V}", &ctx->user_id);
-    args[0].len = p - args[0].data;
+    args[0] = keys.record;
+    args[1] = keys.revoked;
+    args[2] = keys.audit;
 
-    args[1].data = p;
-    p = ngx_sprintf(p, "%V:revoked", &args[0]);
-    args[1].len = p - args[1].data;
-
-    args[2].data = p;
+    args[3].data = p;
     p = ngx_hex_dump(p, ctx->digest, NGX_HTTP_UBT_DIGEST_LEN);
-    args[2].len = p - args[2].data;
+    args[3].len = p - args[3].data;
 
-    args[3] = ctx->issued_id;
-    args[4] = ctx->key_env;
-    args[5] = ctx->plan;
-    args[6] = ulcf->default_plan;
-
-    tp = ngx_timeofday();
-
-    args[7].data = p;
-    p = ngx_sprintf(p, "%T%03M", tp->sec, tp->msec);
-    args[7].len = p - args[7].data;
-
+    args[4] = ctx->issued_id;
+    args[5] = ctx->key_env;
+    args[6] = ctx->plan;
+    args[7] = ulcf->default_plan;
     ngx_str_set(&args[8], NGX_HTTP_UBT_REVOKED_KEEP);
 
-    ctx->call = ngx_http_ubt_redis_eval(umcf, NGX_HTTP_UBT_SCRIPT_ISSUE, 2,
-                                        args, 9,
+    args[9].data = p;
+    p = ngx_sprintf(p, "%M", ctx->grace);
+    args[9].len = p - args[9].data;
+
+    args[10] = ctx->user_id;
+    args[11] = r->connection->addr_text;
+
+    args[12].data = p;
+    p = ngx_sprintf(p, "%ui", ulcf->audit_max_len);
+    args[12].len = p - args[12].data;
+
+    ctx->call = ngx_http_ubt_redis_eval(umcf, NGX_HTTP_UBT_SCRIPT_ISSUE, 3,
+                                        args, 13,
                                         ngx_http_ubt_provision_issued, ctx);
 
     if (ctx->call == NULL) {
@@ -611,8 +641,10 @@ ngx_http_ubt_provision_issued(void *data, ngx_http_ubt_redis_rc_e rc,
 {
     ngx_http_ubt_ctx_t  *ctx = data;
 
-    redisReply          *plan;
-    ngx_http_request_t  *r;
+    redisReply                *plan;
+    ngx_http_request_t        *r;
+    ngx_http_ubt_loc_conf_t   *ulcf;
+    ngx_http_ubt_main_conf_t  *umcf;
 
     r = ctx->request;
 
@@ -642,6 +674,11 @@ ngx_http_ubt_provision_issued(void *data, ngx_http_ubt_redis_rc_e rc,
 
     ngx_memcpy(ctx->plan.data, plan->str, plan->len);
     ctx->plan.len = plan->len;
+
+    ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
+    umcf = ngx_http_get_module_main_conf(r, ngx_http_ubt_module);
+
+    ngx_http_ubt_audit_copy(umcf, ulcf->audit_max_len, reply, 2);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "ubt issued a %V key for user \"%V\", issued id \"%V\"",
@@ -696,7 +733,7 @@ ngx_http_ubt_provision_reply(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
  * the level given, answers 503 and returns 1.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_ubt_content_redis_failed(ngx_http_ubt_ctx_t *ctx,
     ngx_http_ubt_redis_rc_e rc, ngx_uint_t level)
 {
@@ -722,7 +759,7 @@ ngx_http_ubt_content_redis_failed(ngx_http_ubt_ctx_t *ctx,
 
 /* finishes a content handler's request from a Redis callback */
 
-static void
+void
 ngx_http_ubt_content_done(ngx_http_request_t *r, ngx_int_t rc)
 {
     ngx_connection_t  *c;
@@ -813,7 +850,7 @@ ngx_http_ubt_health_done(void *data, ngx_http_ubt_redis_rc_e rc,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_ubt_method_not_allowed(ngx_http_request_t *r, char *allow)
 {
     ngx_table_elt_t  *h;

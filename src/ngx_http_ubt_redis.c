@@ -95,7 +95,9 @@ static char  ngx_http_ubt_redis_script_load[] = "SCRIPT LOAD";
 
 static const char  *ngx_http_ubt_scripts[] = {
     ngx_http_ubt_script_check,
-    ngx_http_ubt_script_issue
+    ngx_http_ubt_script_issue,
+    ngx_http_ubt_script_admin,
+    ngx_http_ubt_script_mismatch
 };
 
 
@@ -913,4 +915,36 @@ ngx_http_ubt_redis_log_error(ngx_log_t *log, u_char *buf, size_t len)
     ngx_http_ubt_redis_t  *rd = log->data;
 
     return ngx_snprintf(buf, len, ", redis: %V", &rd->umcf->name);
+}
+
+
+/* builds the names of a user's Redis keys, which share one hash slot */
+
+ngx_int_t
+ngx_http_ubt_user_keys(ngx_pool_t *pool, ngx_str_t *user_id,
+    ngx_http_ubt_user_keys_t *keys)
+{
+    u_char  *p;
+    size_t   len;
+
+    len = sizeof(NGX_HTTP_UBT_REDIS_USER_PREFIX "}") - 1 + user_id->len;
+
+    p = ngx_pnalloc(pool, 3 * len + sizeof(":revoked:audit") - 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    keys->record.data = p;
+    p = ngx_sprintf(p, NGX_HTTP_UBT_REDIS_USER_PREFIX "%V}", user_id);
+    keys->record.len = len;
+
+    keys->revoked.data = p;
+    p = ngx_sprintf(p, "%V:revoked", &keys->record);
+    keys->revoked.len = p - keys->revoked.data;
+
+    keys->audit.data = p;
+    p = ngx_sprintf(p, "%V:audit", &keys->record);
+    keys->audit.len = p - keys->audit.data;
+
+    return NGX_OK;
 }

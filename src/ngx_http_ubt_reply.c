@@ -73,6 +73,13 @@ ngx_http_ubt_send_reject(ngx_http_request_t *r, ngx_http_ubt_reason_e reason)
 
     status = ngx_http_ubt_reason_status(reason);
 
+    /* $ubt_status reports the rejection, on content handlers too */
+    ctx = ngx_http_ubt_get_ctx(r);
+    if (ctx) {
+        ctx->done = 1;
+        ctx->reason = reason;
+    }
+
     body = json_object();
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -100,16 +107,14 @@ ngx_http_ubt_send_reject(ngx_http_request_t *r, ngx_http_ubt_reason_e reason)
                   json_integer((json_int_t) tp->sec * 1000 + tp->msec));
     }
 
+    if (ctx && ctx->identity_mismatch && reason == NGX_HTTP_UBT_DISCONNECTED) {
+        rc |= json_object_set_new(body, "reason",
+                                  json_string("IDENTITY_MISMATCH"));
+    }
+
     if (rc != 0) {
         json_decref(body);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* $ubt_status reports the rejection, on content handlers too */
-    ctx = ngx_http_ubt_get_ctx(r);
-    if (ctx) {
-        ctx->done = 1;
-        ctx->reason = reason;
     }
 
     return ngx_http_ubt_send_json(r, status, body);

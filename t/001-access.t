@@ -12,8 +12,8 @@ use UbtTest;
 repeat_each(1);
 
 # each request checks its status, its body or a header, and two error-log
-# patterns; three blocks send two requests
-plan tests => repeat_each() * (4 * blocks() + 4 * 3);
+# patterns; some blocks send more than one request
+plan tests => repeat_each() * (4 * blocks() + 4 * 7);
 
 no_long_string();
 no_shuffle();
@@ -364,20 +364,23 @@ ubt rejected request: UNKNOWN_KEY
 
 
 
-=== TEST 17: key of another user logged as claimed
+=== TEST 17: revoked key of another user
 --- init
 UbtTest::flush();
-UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
+UbtTest::seed('1001', UbtTest::key('live', 'u1001-new'));
+UbtTest::revoke('1001', UbtTest::key('live', 'u1001'));
 UbtTest::seed('1002', UbtTest::key('live', 'u1002'));
---- request
-GET /api/v1/me
+--- request eval
+["GET /api/v1/me", "GET /api/v1/me"]
 --- more_headers eval
-UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1002')
---- error_code: 401
---- response_body_like: ^\{"ok":false,"status":"UNAUTHORIZED","reason":"UNKNOWN_KEY","request_id":"[0-9a-f]{32}"\}$
---- error_log
-ubt rejected request: UNKNOWN_KEY, claimed user "1002"
+[UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1002'),
+ UbtTest::headers(key => UbtTest::key('live', 'u1001-new'), user => '1001')]
+--- error_code eval
+[401, 200]
+--- response_body_like eval
+[qr/"reason":"UNKNOWN_KEY"/, qr/^user=1001\n/]
 --- no_error_log
+[error]
 [alert]
 
 
@@ -389,35 +392,60 @@ UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
 --- request
 GET /api/v1/me
 --- more_headers eval
-UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '999999')
+UbtTest::headers(key => UbtTest::key('live', 'never-issued'), user => '999999')
 --- error_code: 401
 --- response_body_like: ^\{"ok":false,"status":"UNAUTHORIZED","reason":"UNKNOWN_KEY","request_id":"[0-9a-f]{32}"\}$
 --- error_log
-ubt rejected request: UNKNOWN_KEY
+ubt rejected request: UNKNOWN_KEY, claimed user "999999"
 --- no_error_log
 [alert]
 
 
 
-=== TEST 19: key of another user
+=== TEST 19: key of another user disconnects its owner
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
 UbtTest::seed('1002', UbtTest::key('live', 'u1002'));
---- request
-GET /api/v1/me
+--- request eval
+["GET /api/v1/me", "GET /api/v1/me", "GET /api/v1/me"]
 --- more_headers eval
-UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1002')
---- error_code: 401
---- response_body_like: ^\{"ok":false,"status":"UNAUTHORIZED","reason":"UNKNOWN_KEY","request_id":"[0-9a-f]{32}"\}$
---- error_log
-ubt rejected request: UNKNOWN_KEY
+[UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1002'),
+ UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001'),
+ UbtTest::headers(key => UbtTest::key('live', 'u1002'), user => '1002')]
+--- error_code eval
+[403, 403, 200]
+--- response_body_like eval
+[qr/^\{"ok":false,"status":"DISCONNECTED","reason":"IDENTITY_MISMATCH","request_id":"[0-9a-f]{32}"\}$/,
+ qr/^\{"ok":false,"status":"DISCONNECTED","request_id"/,
+ qr/^user=1002\n/]
 --- no_error_log
+[error]
 [alert]
 
 
 
-=== TEST 20: revoked key
+=== TEST 20: key of another user without its header
+--- init
+UbtTest::flush();
+UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
+UbtTest::seed('1002', UbtTest::key('live', 'u1002'));
+--- request eval
+["GET /api/v1/me", "GET /api/v1/me"]
+--- more_headers eval
+[UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1002', header_user => undef),
+ UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001')]
+--- error_code eval
+[401, 200]
+--- response_body_like eval
+[qr/"reason":"BAD_SIGNATURE"/, qr/^user=1001\n/]
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 21: revoked key
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001-new'));
@@ -435,7 +463,7 @@ ubt rejected request: REVOKED_KEY
 
 
 
-=== TEST 21: revoked key without the user id header
+=== TEST 22: revoked key without the user id header
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001-new'));
@@ -453,7 +481,7 @@ ubt rejected request: REVOKED_KEY
 
 
 
-=== TEST 22: no signature headers
+=== TEST 23: no signature headers
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -470,7 +498,7 @@ ubt rejected request: MISSING_SIGNATURE
 
 
 
-=== TEST 23: no timestamp
+=== TEST 24: no timestamp
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -487,7 +515,7 @@ ubt rejected request: MISSING_SIGNATURE
 
 
 
-=== TEST 24: no nonce
+=== TEST 25: no nonce
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -504,7 +532,7 @@ ubt rejected request: MISSING_SIGNATURE
 
 
 
-=== TEST 25: empty signature
+=== TEST 26: empty signature
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -521,7 +549,7 @@ ubt rejected request: MISSING_SIGNATURE
 
 
 
-=== TEST 26: timestamp with a letter
+=== TEST 27: timestamp with a letter
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -538,7 +566,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 27: negative timestamp
+=== TEST 28: negative timestamp
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -555,7 +583,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 28: timestamp in microseconds
+=== TEST 29: timestamp in microseconds
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -572,7 +600,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 29: timestamp that overflows
+=== TEST 30: timestamp that overflows
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -589,7 +617,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 30: timestamp with a fraction
+=== TEST 31: timestamp with a fraction
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -606,7 +634,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 31: nonce too short
+=== TEST 32: nonce too short
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -623,7 +651,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 32: nonce too long
+=== TEST 33: nonce too long
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -640,7 +668,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 33: nonce with the signing delimiter
+=== TEST 34: nonce with the signing delimiter
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -657,7 +685,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 34: nonce with a space
+=== TEST 35: nonce with a space
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -674,7 +702,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 35: signature one digit short
+=== TEST 36: signature one digit short
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -691,7 +719,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 36: signature one digit long
+=== TEST 37: signature one digit long
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -708,7 +736,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 37: signature not hex
+=== TEST 38: signature not hex
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -725,7 +753,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 38: user id with the signing delimiter
+=== TEST 39: user id with the signing delimiter
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -742,7 +770,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 39: user id too long
+=== TEST 40: user id too long
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -759,7 +787,7 @@ ubt rejected request: MALFORMED_HEADER
 
 
 
-=== TEST 40: key header twice
+=== TEST 41: key header twice
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -776,7 +804,7 @@ ubt rejected request: DUPLICATE_HEADER
 
 
 
-=== TEST 41: key under both names
+=== TEST 42: key under both names
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -793,7 +821,7 @@ ubt rejected request: DUPLICATE_HEADER
 
 
 
-=== TEST 42: timestamp twice in another case
+=== TEST 43: timestamp twice in another case
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -810,7 +838,7 @@ ubt rejected request: DUPLICATE_HEADER
 
 
 
-=== TEST 43: signature twice
+=== TEST 44: signature twice
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -827,7 +855,7 @@ ubt rejected request: DUPLICATE_HEADER
 
 
 
-=== TEST 44: user id twice
+=== TEST 45: user id twice
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -844,7 +872,7 @@ ubt rejected request: DUPLICATE_HEADER
 
 
 
-=== TEST 45: underscore spelling counts as a duplicate
+=== TEST 46: underscore spelling counts as a duplicate
 --- config
     underscores_in_headers on;
 
@@ -868,7 +896,7 @@ ubt rejected request: DUPLICATE_HEADER
 
 
 
-=== TEST 46: key under its live name
+=== TEST 47: key under its live name
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -895,7 +923,7 @@ other=
 
 
 
-=== TEST 47: signature with another secret
+=== TEST 48: signature with another secret
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -912,7 +940,7 @@ ubt rejected request: BAD_SIGNATURE, claimed user "1001"
 
 
 
-=== TEST 48: signature for another user id
+=== TEST 49: signature for another user id
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -929,7 +957,7 @@ ubt rejected request: BAD_SIGNATURE
 
 
 
-=== TEST 49: signature for another timestamp
+=== TEST 50: signature for another timestamp
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -946,7 +974,7 @@ ubt rejected request: BAD_SIGNATURE
 
 
 
-=== TEST 50: signature in upper case
+=== TEST 51: signature in upper case
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -973,7 +1001,7 @@ other=
 
 
 
-=== TEST 51: timestamp too old
+=== TEST 52: timestamp too old
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -990,7 +1018,7 @@ ubt rejected request: STALE_TIMESTAMP
 
 
 
-=== TEST 52: timestamp too far ahead
+=== TEST 53: timestamp too far ahead
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1007,7 +1035,7 @@ ubt rejected request: STALE_TIMESTAMP
 
 
 
-=== TEST 53: timestamp in seconds
+=== TEST 54: timestamp in seconds
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1024,7 +1052,7 @@ ubt rejected request: STALE_TIMESTAMP
 
 
 
-=== TEST 54: narrower skew
+=== TEST 55: narrower skew
 --- config
     location /api/ {
         ubt on;
@@ -1047,7 +1075,7 @@ ubt rejected request: STALE_TIMESTAMP
 
 
 
-=== TEST 55: replayed nonce
+=== TEST 56: replayed nonce
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1065,7 +1093,7 @@ my $h = UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001', n
 
 
 
-=== TEST 56: same nonce for two users
+=== TEST 57: same nonce for two users
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1085,7 +1113,7 @@ UbtTest::seed('1002', UbtTest::key('live', 'u1002'));
 
 
 
-=== TEST 57: bad signature spends no nonce
+=== TEST 58: bad signature spends no nonce
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1104,7 +1132,7 @@ UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
 
 
 
-=== TEST 58: disconnected user
+=== TEST 59: disconnected user
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'), status => 'DISCONNECTED');
@@ -1121,7 +1149,7 @@ ubt rejected request: DISCONNECTED, user "1001"
 
 
 
-=== TEST 59: status in another case
+=== TEST 60: status in another case
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'), status => 'banned');
@@ -1138,7 +1166,7 @@ ubt rejected request: DISCONNECTED, user "1001"
 
 
 
-=== TEST 60: no status in the user record
+=== TEST 61: no status in the user record
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1156,7 +1184,7 @@ ubt rejected request: DISCONNECTED, user "1001"
 
 
 
-=== TEST 61: banned user
+=== TEST 62: banned user
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'), status => 'BANNED');
@@ -1173,7 +1201,7 @@ ubt rejected request: BANNED, user "1001"
 
 
 
-=== TEST 62: rejection of a HEAD request
+=== TEST 63: rejection of a HEAD request
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1188,7 +1216,7 @@ ubt rejected request: MISSING_KEY
 
 
 
-=== TEST 63: rejection discards the request body
+=== TEST 64: rejection discards the request body
 --- init
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
@@ -1204,7 +1232,7 @@ ubt rejected request: MISSING_KEY
 
 
 
-=== TEST 64: location without ubt is untouched
+=== TEST 65: location without ubt is untouched
 --- config
     location /api/ {
         ubt on;
@@ -1228,7 +1256,7 @@ plain
 
 
 
-=== TEST 65: internal redirect spends the nonce once
+=== TEST 66: internal redirect spends the nonce once
 --- config
     location /api/ {
         ubt on;

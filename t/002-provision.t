@@ -676,6 +676,8 @@ for my $k (@{ UbtTest::redis('KEYS', '*') }) {
     my $t = UbtTest::redis('TYPE', $k);
     my $v = $t eq 'hash' ? join(' ', @{ UbtTest::redis('HGETALL', $k) })
           : $t eq 'zset' ? join(' ', @{ UbtTest::redis('ZRANGE', $k, 0, -1) })
+          : $t eq 'stream'
+            ? join(' ', map { @{ $_->[1] } } @{ UbtTest::redis('XRANGE', $k, '-', '+') })
           : UbtTest::redis('GET', $k);
     die "$k holds a runtime key\n" if $v =~ /ubt_(live|test)_/;
 }

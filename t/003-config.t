@@ -378,7 +378,105 @@ GET /t
 
 
 
-=== TEST 23: host name resolved at startup
+=== TEST 23: admin API in an exact location
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_provision_secret_file $TEST_NGINX_UBT_DIR/provision.secret;
+--- config
+    location = /t {
+        ubt_admin;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+"ubt_admin" needs a prefix location that ends with "/"
+
+
+
+=== TEST 24: admin API without its secret
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+    location /t/ {
+        ubt_admin;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+"ubt_admin" requires "ubt_provision_secret_file"
+
+
+
+=== TEST 25: admin API in a ubt location
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+    ubt_provision_secret_file $TEST_NGINX_UBT_DIR/provision.secret;
+--- config
+    location /t/ {
+        ubt on;
+        ubt_admin;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+"ubt_admin" cannot be used in a location with "ubt on"
+
+
+
+=== TEST 26: check-update without ubt
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+--- config
+    location /t {
+        ubt_check_update;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+"ubt_check_update" requires "ubt on" in its location
+
+
+
+=== TEST 27: log-update without ubt
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+--- config
+    location /t {
+        ubt_log_update;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+"ubt_log_update" requires "ubt on" in its location
+
+
+
+=== TEST 28: audit stream too short
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+    ubt_audit_max_len 10;
+--- config
+    location /t {
+        ubt on;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+value must be between 100 and 100000000
+
+
+
+=== TEST 29: host name resolved at startup
 --- http_config
     ubt_redis localhost:$TEST_NGINX_REDIS_PORT;
 --- config
@@ -395,7 +493,7 @@ GET /t
 
 
 
-=== TEST 24: database selected
+=== TEST 30: database selected
 --- http_config
     ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT db=3;
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
@@ -425,7 +523,7 @@ ubt rejected request: UNKNOWN_KEY
 
 
 
-=== TEST 25: secret readable by all users
+=== TEST 31: secret readable by all users
 --- http_config
     ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/readable.secret;

@@ -21,6 +21,7 @@ use Time::HiRes ();
 our $SigningSecret = 'test-signing-secret-6d1f0c2a9b7e4d35';
 our $ProvisionSecret = 'test-provision-token-83c5e0f14a2b9d67';
 our $HttpConfig;
+our $GatewayHttpConfig;
 
 # the location most suites test: signed requests proxied to the echo server
 our $GatewayConfig = <<'_EOC_';
@@ -54,11 +55,18 @@ BEGIN {
 
     $ENV{TEST_NGINX_UBT_DIR} = $dir;
 
-    # the upstream echoes what the gateway forwarded, one header a line
-    $HttpConfig = <<"_EOC_";
+    $GatewayHttpConfig = <<"_EOC_";
     ubt_redis 127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};
     ubt_signing_secret_file $dir/signing.secret;
     ubt_provision_secret_file $dir/provision.secret;
+
+    upstream ubt_backend {
+        server unix:$dir/backend.sock;
+    }
+_EOC_
+
+    # the upstream echoes what the gateway forwarded, one header a line
+    $HttpConfig = $GatewayHttpConfig . <<"_EOC_";
 
     server {
         listen unix:$dir/backend.sock;
@@ -84,10 +92,6 @@ other=\$http_x_ubt_version
 ";
         }
     }
-
-    upstream ubt_backend {
-        server unix:$dir/backend.sock;
-    }
 _EOC_
 }
 
@@ -106,6 +110,87 @@ sub use_defaults {
         $block->set_value('config', $config)
             unless defined $block->config;
     });
+}
+
+
+# Starts, once per test file, a second nginx gateway on the same Redis,
+# listening on a unix socket; the main one reaches it through a location
+# that proxies to that socket.  It is stopped by its PID when the file ends.
+
+my $SecondPid;
+
+sub second_gateway {
+    my $dir = $ENV{TEST_NGINX_UBT_DIR};
+
+    return "$dir/second.sock" if $SecondPid;
+
+    my $modules = join '', map { "load_module $_;\n" }
+                           split ' ', $ENV{TEST_NGINX_LOAD_MODULES} // '';
+    my $user = $> == 0 ? "user root;\n" : '';
+
+    mkdir "$dir/second";
+    mkdir "$dir/second/logs";
+
+    open my $fh, '>', "$dir/second/nginx.conf"
+        or die "cannot write $dir/second/nginx.conf: $!\n";
+    print $fh <<"_EOC_";
+${modules}${user}daemon on;
+master_process off;
+worker_processes 1;
+pid $dir/second/nginx.pid;
+error_log $dir/second/logs/error.log debug;
+
+events {
+    worker_connections 64;
+}
+
+http {
+    access_log off;
+    client_body_temp_path $dir/second/body;
+    proxy_temp_path $dir/second/proxy;
+$GatewayHttpConfig
+    server {
+        listen unix:$dir/second.sock;
+
+        location /api/ {
+            ubt on;
+            add_header X-Gateway second always;
+            proxy_pass http://ubt_backend;
+        }
+    }
+}
+_EOC_
+    close $fh;
+
+    my $bin = $ENV{TEST_NGINX_BINARY} || 'nginx';
+
+    system($bin, '-p', "$dir/second/", '-c', "$dir/second/nginx.conf") == 0
+        or die "the second gateway failed to start, see "
+               . "$dir/second/logs/error.log\n";
+
+    for (1 .. 50) {
+        last if -s "$dir/second/nginx.pid";
+        Time::HiRes::sleep(0.1);
+    }
+
+    open $fh, '<', "$dir/second/nginx.pid"
+        or die "the second gateway wrote no pid file\n";
+    chomp($SecondPid = <$fh>);
+    close $fh;
+
+    return "$dir/second.sock";
+}
+
+
+END {
+    if ($SecondPid) {
+        kill 'QUIT', $SecondPid;
+
+        for (1 .. 50) {
+            last unless kill 0, $SecondPid;
+            Time::HiRes::sleep(0.1);
+        }
+    }
 }
 
 

@@ -224,6 +224,8 @@ void ngx_http_ubt_content_done(ngx_http_request_t *r, ngx_int_t rc);
 ngx_int_t ngx_http_ubt_json_user_id(ngx_http_request_t *r, json_t *value,
     ngx_str_t *user_id);
 ngx_int_t ngx_http_ubt_valid_text(ngx_str_t *value, size_t max);
+json_t *ngx_http_ubt_json_object(ngx_http_request_t *r, ngx_str_t *body,
+    const char *what);
 
 /* admin API and the control endpoints of the userbot_auth client */
 ngx_int_t ngx_http_ubt_admin_handler(ngx_http_request_t *r);

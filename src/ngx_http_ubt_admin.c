@@ -17,7 +17,6 @@ typedef struct {
     ngx_str_t    name;
     ngx_uint_t   methods;
     char        *allow;
-    unsigned     body:1;          /* takes a JSON body */
 } ngx_http_ubt_admin_action_t;
 
 
@@ -50,14 +49,14 @@ static void ngx_http_ubt_audit_copied(void *data, ngx_http_ubt_redis_rc_e rc,
 
 
 static ngx_http_ubt_admin_action_t  ngx_http_ubt_admin_actions[] = {
-    { ngx_string(""), NGX_HTTP_GET|NGX_HTTP_HEAD, "GET, HEAD", 0 },
-    { ngx_string("revoke"), NGX_HTTP_POST, "POST", 1 },
-    { ngx_string("disconnect"), NGX_HTTP_POST, "POST", 1 },
-    { ngx_string("ban"), NGX_HTTP_POST, "POST", 1 },
-    { ngx_string("reconnect"), NGX_HTTP_POST, "POST", 1 },
-    { ngx_string("plan"), NGX_HTTP_PUT, "PUT", 1 },
-    { ngx_string("limit"), NGX_HTTP_PUT|NGX_HTTP_DELETE, "PUT, DELETE", 1 },
-    { ngx_null_string, 0, NULL, 0 }
+    { ngx_string(""), NGX_HTTP_GET|NGX_HTTP_HEAD, "GET, HEAD" },
+    { ngx_string("revoke"), NGX_HTTP_POST, "POST" },
+    { ngx_string("disconnect"), NGX_HTTP_POST, "POST" },
+    { ngx_string("ban"), NGX_HTTP_POST, "POST" },
+    { ngx_string("reconnect"), NGX_HTTP_POST, "POST" },
+    { ngx_string("plan"), NGX_HTTP_PUT, "PUT" },
+    { ngx_string("limit"), NGX_HTTP_PUT|NGX_HTTP_DELETE, "PUT, DELETE" },
+    { ngx_null_string, 0, NULL }
 };
 
 
@@ -309,33 +308,18 @@ static ngx_int_t
 ngx_http_ubt_admin_parse(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
     ngx_str_t *body, const char **reason, const char **field)
 {
-    size_t         i;
-    json_t        *root, *value;
-    ngx_str_t      s;
-    json_error_t   error;
+    size_t      i;
+    json_t     *root, *value;
+    ngx_str_t   s;
 
     *reason = "INVALID_FIELD";
     *field = NULL;
 
-    if (body->len == 0) {
-        root = json_object();
+    root = (body->len == 0) ? json_object()
+                            : ngx_http_ubt_json_object(r, body, "admin");
 
-    } else {
-        root = json_loadb((char *) body->data, body->len,
-                          JSON_REJECT_DUPLICATES, &error);
-    }
-
-    if (root == NULL || !json_is_object(root)) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ubt admin body is not a JSON object: %s",
-                      root ? "not an object" : error.text);
-
-        if (root) {
-            json_decref(root);
-        }
-
+    if (root == NULL) {
         *reason = "MALFORMED_JSON";
-
         return NGX_DECLINED;
     }
 

@@ -37,7 +37,7 @@ static ngx_http_ubt_telemetry_t  ngx_http_ubt_telemetry[] = {
 
 
 /*
- * POST /api/v1/create/check-update: tells an accepted userbot its state.
+ * POST /api/v1/create/check-update: returns an accepted userbot's state.
  * The access phase has checked the key, the signature and the status.
  */
 
@@ -237,26 +237,15 @@ ngx_http_ubt_log_update_parse(ngx_http_request_t *r, ngx_str_t *body,
 {
     json_t                    *root, *value;
     ngx_str_t                  s;
-    json_error_t               error;
     ngx_http_ubt_telemetry_t  *t;
 
     *reason = "INVALID_FIELD";
     *field = NULL;
 
-    root = json_loadb((char *) body->data, body->len, JSON_REJECT_DUPLICATES,
-                      &error);
+    root = ngx_http_ubt_json_object(r, body, "log-update");
 
-    if (root == NULL || !json_is_object(root)) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ubt log-update body is not a JSON object: %s",
-                      root ? "not an object" : error.text);
-
-        if (root) {
-            json_decref(root);
-        }
-
+    if (root == NULL) {
         *reason = "MALFORMED_JSON";
-
         return NGX_DECLINED;
     }
 

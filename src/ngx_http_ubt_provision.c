@@ -370,37 +370,26 @@ static ngx_int_t
 ngx_http_ubt_provision_parse(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
     ngx_str_t *body, const char **reason, const char **field)
 {
-    u_char        *p;
-    size_t         i;
-    json_t        *root, *value;
-    ngx_str_t      plan;
-    json_error_t   error;
+    u_char     *p;
+    size_t      i;
+    json_t     *root, *value;
+    ngx_str_t   plan;
+
+    *field = NULL;
 
     if (body->len == 0) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ubt provisioning body is empty");
 
         *reason = "MALFORMED_JSON";
-        *field = NULL;
 
         return NGX_DECLINED;
     }
 
-    root = json_loadb((char *) body->data, body->len, JSON_REJECT_DUPLICATES,
-                      &error);
+    root = ngx_http_ubt_json_object(r, body, "provisioning");
 
-    if (root == NULL || !json_is_object(root)) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ubt provisioning body is not a JSON object: %s",
-                      root ? "not an object" : error.text);
-
-        if (root) {
-            json_decref(root);
-        }
-
+    if (root == NULL) {
         *reason = "MALFORMED_JSON";
-        *field = NULL;
-
         return NGX_DECLINED;
     }
 
@@ -516,6 +505,45 @@ invalid:
     json_decref(root);
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * Parses a request body that must be one JSON object.  Returns NULL, after
+ * logging why, for anything else, a NUL byte included: jansson stops at a
+ * NUL and would accept "{...}\0garbage".
+ */
+
+json_t *
+ngx_http_ubt_json_object(ngx_http_request_t *r, ngx_str_t *body,
+    const char *what)
+{
+    json_t        *root;
+    json_error_t   error;
+
+    if (ngx_strlchr(body->data, body->data + body->len, '\0')) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ubt %s body is not a JSON object: it has a NUL byte",
+                      what);
+        return NULL;
+    }
+
+    root = json_loadb((char *) body->data, body->len, JSON_REJECT_DUPLICATES,
+                      &error);
+
+    if (root == NULL || !json_is_object(root)) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ubt %s body is not a JSON object: %s",
+                      what, root ? "not an object" : error.text);
+
+        if (root) {
+            json_decref(root);
+        }
+
+        return NULL;
+    }
+
+    return root;
 }
 
 

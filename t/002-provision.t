@@ -538,7 +538,23 @@ invalid field "plan"
 
 
 
-=== TEST 31: body over the limit
+=== TEST 31: NUL byte after the object
+--- init
+UbtTest::flush();
+--- request eval
+"POST /issue\n{\"user_id\": 555}\0{}"
+--- more_headers eval
+"X-UBT-PROVISION: $UbtTest::ProvisionSecret\nX-UBT-SCOPE: PROVISION\nContent-Type: application/json\n"
+--- error_code: 400
+--- response_body_like: ^\{"ok":false,"status":"BAD_REQUEST","reason":"MALFORMED_JSON","request_id":"[0-9a-f]{32}"\}$
+--- error_log
+ubt provisioning body is not a JSON object: it has a NUL byte
+--- no_error_log
+[alert]
+
+
+
+=== TEST 32: body over the limit
 --- init
 UbtTest::flush();
 --- request eval
@@ -554,7 +570,7 @@ exceeds ubt_max_body_size 8192
 
 
 
-=== TEST 32: body over a configured limit
+=== TEST 33: body over a configured limit
 --- config
     location = /issue {
         ubt_max_body_size 16;
@@ -576,7 +592,7 @@ exceeds ubt_max_body_size 16
 
 
 
-=== TEST 33: chunked body over the limit
+=== TEST 34: chunked body over the limit
 --- config
     location = /issue {
         ubt_max_body_size 16;
@@ -595,7 +611,7 @@ ubt provisioning body exceeds ubt_max_body_size 16
 
 
 
-=== TEST 34: body buffered to a file
+=== TEST 35: body buffered to a file
 --- config
     location = /issue {
         client_body_buffer_size 1k;
@@ -616,7 +632,7 @@ a client request body is buffered to a temporary file
 
 
 
-=== TEST 35: rotation revokes the previous key
+=== TEST 36: rotation revokes the previous key
 --- config
     location = /issue {
         ubt_provision;
@@ -644,7 +660,7 @@ UbtTest::seed('600', UbtTest::key('live', 'u600'));
 
 
 
-=== TEST 36: new key for disconnected and banned users
+=== TEST 37: new key for disconnected and banned users
 --- init
 UbtTest::flush();
 UbtTest::seed('601', UbtTest::key('live', 'u601'), status => 'DISCONNECTED');
@@ -663,7 +679,7 @@ UbtTest::seed('602', UbtTest::key('live', 'u602'), status => 'BANNED');
 
 
 
-=== TEST 37: state left by the new keys
+=== TEST 38: state left by the new keys
 --- init
 my $s601 = UbtTest::redis('HGET', 'ubt:{u:601}', 'status');
 my $s602 = UbtTest::redis('HGET', 'ubt:{u:602}', 'status');

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Walk through the UBT gateway step by step against a running demo.
 
-Each step sends one or two requests to the gateway, prints what was sent
+Each step sends one or more requests to the gateway, prints what was sent
 and what came back, and checks the reply against the expected outcome.
+The steps cover provisioning, signed requests and their rejections, the
+control endpoints the userbot_auth client calls, and the operator's admin
+API: the user record, ban, reconnect, a leaked key and the audit trail.
 API keys, signatures and secrets are never printed in full.
 Exit status: 0 if every step passed, 1 if any failed, 2 on a usage error.
 Standard library only.
@@ -27,6 +30,23 @@ DEMO_USER_ID = "123456789"
 ECHO_PATH = "/api/v1/echo"
 HEALTH_PATH = "/api/v1/create/health-ubt"
 PROVISION_PATH = "/api/v1/create/provision/issue-key"
+CHECK_UPDATE_PATH = "/api/v1/create/check-update"
+LOG_UPDATE_PATH = "/api/v1/create/log-update"
+ADMIN_PREFIX = "/ubt/admin/"
+
+# The user id that the leaked-key step claims with the demo user's key.
+LEAK_CLAIMED_USER_ID = "987654321"
+
+# Telemetry that the log-update step sends. The gateway stores the phone
+# number masked to its "+", first two and last three digits.
+TELEMETRY = {
+    "version": "1.0.11",
+    "platform": "linux",
+    "device": "demo",
+    "system": "Debian 12",
+    "phone_number": "+15551234234",
+}
+MASKED_PHONE_NUMBER = "+15***234"
 
 # Old enough to fall outside the gateway's default 300 s time skew.
 STALE_AGE_MS = 10 * 60 * 1000
@@ -62,6 +82,26 @@ def read_secret_file(path):
 
 def now_ms():
     return int(time.time() * 1000)
+
+
+def format_ms(ms):
+    """Return milliseconds since the Unix epoch as a UTC time, e.g. 2026-12-04 21:31:05.123Z."""
+    if not isinstance(ms, int) or isinstance(ms, bool):
+        return repr(ms)
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
+
+
+def json_strings(value):
+    """Yield every string in a JSON value, member names included."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            yield name
+            yield from json_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from json_strings(item)
+    elif isinstance(value, str):
+        yield value
 
 
 def new_nonce():
@@ -262,18 +302,27 @@ class Walkthrough:
 
     # ----- request helpers --------------------------------------------------
 
-    def signed_headers(self, api_key, ts=None, nonce=None, signature=None):
+    def signed_headers(self, api_key, ts=None, nonce=None, signature=None,
+                       user_id=None, send_user_id=True):
+        """Return the headers of a request signed for user_id (default: the demo user).
+
+        With send_user_id=False, X-UBT-USER-ID is left out, as the
+        userbot_auth client does, and the gateway takes the user from the key.
+        """
+        user_id = self.user_id if user_id is None else user_id
         ts = now_ms() if ts is None else ts
         nonce = new_nonce() if nonce is None else nonce
         if signature is None:
-            signature = sign(self.signing_secret, ts, self.user_id, nonce)
-        return {
-            "X-UBT-API-KEY": api_key,
-            "X-UBT-USER-ID": self.user_id,
+            signature = sign(self.signing_secret, ts, user_id, nonce)
+        headers = {"X-UBT-API-KEY": api_key}
+        if send_user_id:
+            headers["X-UBT-USER-ID"] = user_id
+        headers.update({
             "X-UBT-TS": str(ts),
             "X-UBT-NONCE": nonce,
             "X-UBT-SIGN": signature,
-        }
+        })
+        return headers
 
     def provision(self, token, token_note="the provisioning token"):
         body = json.dumps({"user_id": int(self.user_id)})
@@ -288,11 +337,30 @@ class Walkthrough:
         self.show_reply(reply)
         return reply
 
-    def send(self, method, path, headers, notes=None, reveal_key=False):
-        self.show_request(method, path, headers, notes=notes, reveal_key=reveal_key)
-        reply = self.gateway.request(method, path, headers)
+    def send(self, method, path, headers, body=None, notes=None, reveal_key=False):
+        """Send a request, print it and its reply, and return the Reply.
+
+        body is a str, sent as UTF-8, or None for no body.
+        """
+        self.show_request(method, path, headers, body, notes=notes, reveal_key=reveal_key)
+        encoded = body.encode("utf-8") if body is not None else None
+        reply = self.gateway.request(method, path, headers, encoded)
         self.show_reply(reply)
         return reply
+
+    def send_admin(self, method, path, body=None):
+        """Send an admin API call as the operator, with the provisioning token."""
+        headers = {"X-UBT-PROVISION": self.provision_token}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        return self.send(method, path, headers, body,
+                         notes={"X-UBT-PROVISION": "the provisioning token"})
+
+    def user_path(self, action=None):
+        path = ADMIN_PREFIX + "users/" + self.user_id
+        if action:
+            path += "/" + action
+        return path
 
     # ----- checks -----------------------------------------------------------
 
@@ -315,6 +383,35 @@ class Walkthrough:
             ('"reason" is %s (got %r)' % (reason, reply.field("reason")),
              reply.field("reason") == reason),
             ('"request_id" is present', bool(reply.field("request_id"))),
+        ]
+        return checks
+
+    def forbidden_checks(self, reply, status, reason=None):
+        """Return the checks of a 403 reply to a banned or disconnected user."""
+        checks = [("status is 403 (got %d)" % reply.status, reply.status == 403)]
+        checks += self.json_checks(reply)
+        checks += [
+            ('"ok" is false (got %r)' % reply.field("ok"), reply.field("ok") is False),
+            ('"status" is %s (got %r)' % (status, reply.field("status")),
+             reply.field("status") == status),
+            ('"request_id" is present', bool(reply.field("request_id"))),
+            ("the reply does not come from the upstream", reply.field("upstream") is None),
+        ]
+        if reason is not None:
+            checks.append(('"reason" is %s (got %r)' % (reason, reply.field("reason")),
+                           reply.field("reason") == reason))
+        return checks
+
+    def admin_action_checks(self, reply, action):
+        """Return the checks of a 200 reply to POST /ubt/admin/users/<id>/<action>."""
+        checks = [("status is 200 (got %d)" % reply.status, reply.status == 200)]
+        checks += self.json_checks(reply)
+        checks += [
+            ('"ok" is true (got %r)' % reply.field("ok"), reply.field("ok") is True),
+            ('"user_id" is "%s" (got %r)' % (self.user_id, reply.field("user_id")),
+             reply.field("user_id") == self.user_id),
+            ('"action" is %s (got %r)' % (action, reply.field("action")),
+             reply.field("action") == action),
         ]
         return checks
 
@@ -483,6 +580,237 @@ class Walkthrough:
                           notes={"X-UBT-API-KEY": "the first key"})
         self.finish_step(self.rejection_checks(reply, "REVOKED_KEY"), reply, 401)
 
+    def step_check_update(self):
+        self.begin_step("check-update, signed without X-UBT-USER-ID as the userbot_auth "
+                        "client sends it, reports the user's state",
+                        '200 {"ok":true,"status":"CONNECTED"} with the user id, plan and '
+                        "issued_id of the current key; the gateway finds the user from "
+                        "the key")
+        if self.second_key is None:
+            self.fail_not_run("the rotation step issued no key")
+            return
+        headers = self.signed_headers(self.second_key, send_user_id=False)
+        reply = self.send("POST", CHECK_UPDATE_PATH, headers,
+                          notes={"X-UBT-SIGN": "signed for user %s" % self.user_id})
+        checks = [("status is 200 (got %d)" % reply.status, reply.status == 200)]
+        checks += self.json_checks(reply)
+        expected = {
+            "ok": True,
+            "status": "CONNECTED",
+            "user_id": self.user_id,
+            "plan": self.second_issue.get("plan"),
+            "issued_id": self.second_issue.get("issued_id"),
+        }
+        for name, value in expected.items():
+            checks.append(('"%s" is %s (got %r)' % (name, json.dumps(value), reply.field(name)),
+                           reply.field(name) == value))
+        self.finish_step(checks, reply, 200)
+
+    def step_log_update(self):
+        self.begin_step("log-update stores the telemetry the userbot reports",
+                        '200 {"ok":true}')
+        if self.second_key is None:
+            self.fail_not_run("the rotation step issued no key")
+            return
+        headers = self.signed_headers(self.second_key, send_user_id=False)
+        headers["Content-Type"] = "application/json"
+        reply = self.send("POST", LOG_UPDATE_PATH, headers, json.dumps(TELEMETRY))
+        checks = [("status is 200 (got %d)" % reply.status, reply.status == 200)]
+        checks += self.json_checks(reply)
+        checks.append(('"ok" is true (got %r)' % reply.field("ok"), reply.field("ok") is True))
+        self.finish_step(checks, reply, 200)
+
+    def step_read_user(self):
+        self.begin_step("The operator reads the user record",
+                        "200 with status CONNECTED, the plan, the current issued_id, "
+                        "last_seen and the telemetry, the phone number only as %s, and "
+                        "neither API key nor its digest anywhere" % MASKED_PHONE_NUMBER)
+        if self.second_key is None:
+            self.fail_not_run("the rotation step issued no key")
+            return
+        reply = self.send_admin("GET", self.user_path())
+        checks = [("status is 200 (got %d)" % reply.status, reply.status == 200)]
+        checks += self.json_checks(reply)
+        if not isinstance(reply.json, dict):
+            self.finish_step(checks, reply, 200)
+            return
+
+        record = reply.json
+        telemetry = record.get("telemetry")
+        if not isinstance(telemetry, dict):
+            telemetry = {}
+        last_seen = record.get("last_seen")
+        print("    status %s, plan %s, issued_id %s, last seen %s"
+              % (record.get("status"), record.get("plan"), record.get("issued_id"),
+                 format_ms(last_seen)))
+        reported = ["%s=%s" % (name, telemetry[name])
+                    for name in sorted(telemetry) if telemetry[name] is not None]
+        print("    telemetry: %s" % ", ".join(reported))
+
+        checks += [
+            ('"ok" is true (got %r)' % record.get("ok"), record.get("ok") is True),
+            ('"user_id" is "%s" (got %r)' % (self.user_id, record.get("user_id")),
+             record.get("user_id") == self.user_id),
+            ('"status" is CONNECTED (got %r)' % record.get("status"),
+             record.get("status") == "CONNECTED"),
+            ('"plan" is %s (got %r)' % (self.second_issue.get("plan"), record.get("plan")),
+             record.get("plan") == self.second_issue.get("plan")),
+            ('"issued_id" is the current key\'s %s (got %r)'
+             % (self.second_issue.get("issued_id"), record.get("issued_id")),
+             record.get("issued_id") == self.second_issue.get("issued_id")),
+            ('"last_seen" is a time in milliseconds (got %r)' % last_seen,
+             isinstance(last_seen, int) and not isinstance(last_seen, bool) and last_seen > 0),
+        ]
+        expected_telemetry = dict(TELEMETRY, phone_number=MASKED_PHONE_NUMBER)
+        for name, value in expected_telemetry.items():
+            checks.append(('telemetry "%s" is %s (got %r)'
+                           % (name, json.dumps(value), telemetry.get(name)),
+                           telemetry.get(name) == value))
+
+        # No field may contain the full phone number, an API key or a key's digest.
+        strings = list(json_strings(record))
+        secrets_to_find = {
+            "the full phone number": TELEMETRY["phone_number"],
+            # "+15551234234" minus the "+15" and "234" that the mask keeps
+            "the phone number's hidden digits": TELEMETRY["phone_number"][3:-3],
+        }
+        for label, key in (("first", self.first_key), ("current", self.second_key)):
+            if key is None:
+                continue
+            digest = hashlib.sha256(key.encode("ascii")).hexdigest()
+            secrets_to_find["the %s API key" % label] = key
+            secrets_to_find["the SHA-256 digest of the %s API key" % label] = digest
+        for label, secret in secrets_to_find.items():
+            checks.append(("no field contains %s" % label,
+                           not any(secret.lower() in text.lower() for text in strings)))
+        self.finish_step(checks, reply, 200)
+
+    def step_ban(self):
+        self.begin_step("The operator bans the user, whose signed requests are then "
+                        "rejected",
+                        '200 for the ban, then 403 {"ok":false,"status":"BANNED"} for a '
+                        "correctly signed request with the current key")
+        if self.second_key is None:
+            self.fail_not_run("the rotation step issued no key")
+            return
+        reply = self.send_admin("POST", self.user_path("ban"), json.dumps({"reason": "demo"}))
+        checks = self.admin_action_checks(reply, "ban")
+        if reply.status != 200:
+            self.finish_step(checks, reply, 200)
+            return
+
+        print("    then a signed request with the current key:")
+        echo_reply = self.send("GET", ECHO_PATH, self.signed_headers(self.second_key))
+        checks += self.forbidden_checks(echo_reply, "BANNED")
+        self.finish_step(checks, echo_reply, 403)
+
+    def step_reconnect(self):
+        self.begin_step("The operator reconnects the user, whose signed requests are "
+                        "accepted again",
+                        "200 for the reconnect, then 200 from the upstream for a signed "
+                        "request with the current key")
+        if self.second_key is None:
+            self.fail_not_run("the rotation step issued no key")
+            return
+        reply = self.send_admin("POST", self.user_path("reconnect"))
+        checks = self.admin_action_checks(reply, "reconnect")
+        if reply.status != 200:
+            self.finish_step(checks, reply, 200)
+            return
+
+        print("    then a signed request with the current key:")
+        echo_reply = self.send("GET", ECHO_PATH, self.signed_headers(self.second_key))
+        checks += self.upstream_checks(echo_reply, self.second_issue)
+        self.finish_step(checks, echo_reply, 200)
+
+    def step_leaked_key(self):
+        claimed = LEAK_CLAIMED_USER_ID
+        if claimed == self.user_id:
+            claimed = str(int(claimed) + 1)
+        self.begin_step("A leaked key, presented as another user, disconnects its owner",
+                        '403 {"ok":false,"status":"DISCONNECTED","reason":'
+                        '"IDENTITY_MISMATCH"} for the current key sent and signed as user '
+                        "%s; then 403 DISCONNECTED for the owner's own request; then the "
+                        "operator reconnects the owner (200) and the owner's requests "
+                        "are accepted again" % claimed)
+        if self.second_key is None:
+            self.fail_not_run("the rotation step issued no key")
+            return
+
+        headers = self.signed_headers(self.second_key, user_id=claimed)
+        reply = self.send("GET", ECHO_PATH, headers,
+                          notes={"X-UBT-API-KEY": "user %s's current key" % self.user_id,
+                                 "X-UBT-USER-ID": "another user",
+                                 "X-UBT-SIGN": "signed for user %s" % claimed})
+        checks = self.forbidden_checks(reply, "DISCONNECTED", reason="IDENTITY_MISMATCH")
+        if reply.status != 403:
+            self.finish_step(checks, reply, 403)
+            return
+
+        print("    then the owner's own signed request:")
+        owner_reply = self.send("GET", ECHO_PATH, self.signed_headers(self.second_key))
+        checks += [("owner's request: " + text, ok)
+                   for text, ok in self.forbidden_checks(owner_reply, "DISCONNECTED")]
+        if owner_reply.status != 403:
+            self.finish_step(checks, owner_reply, 403)
+            return
+
+        print("    then the operator reconnects the owner:")
+        admin_reply = self.send_admin("POST", self.user_path("reconnect"))
+        checks += [("reconnect: " + text, ok)
+                   for text, ok in self.admin_action_checks(admin_reply, "reconnect")]
+        if admin_reply.status != 200:
+            self.finish_step(checks, admin_reply, 200)
+            return
+
+        print("    and the owner signs a request again:")
+        echo_reply = self.send("GET", ECHO_PATH, self.signed_headers(self.second_key))
+        checks += [("owner's request after reconnect: " + text, ok)
+                   for text, ok in self.upstream_checks(echo_reply, self.second_issue)]
+        self.finish_step(checks, echo_reply, 200)
+
+    def step_audit(self):
+        self.begin_step("The operator reads the user's audit trail",
+                        "200 with the newest entries first, among them ban, reconnect "
+                        "and auto_disconnect")
+        query = urllib.parse.urlencode({"user_id": self.user_id, "count": 10})
+        reply = self.send_admin("GET", ADMIN_PREFIX + "audit?" + query)
+        checks = [("status is 200 (got %d)" % reply.status, reply.status == 200)]
+        checks += self.json_checks(reply)
+        entries = reply.field("entries")
+        entries_valid = (isinstance(entries, list)
+                         and all(isinstance(entry, dict) for entry in entries))
+        checks += [
+            ('"ok" is true (got %r)' % reply.field("ok"), reply.field("ok") is True),
+            ('"entries" is a list of objects', entries_valid),
+        ]
+        if not entries_valid:
+            self.finish_step(checks, reply, 200)
+            return
+
+        print("    %-24s  %-15s  %-15s  %s" % ("time (UTC)", "action", "actor", "reason"))
+        for entry in entries:
+            print("    %-24s  %-15s  %-15s  %s"
+                  % (format_ms(entry.get("time")), entry.get("action"),
+                     entry.get("actor"), entry.get("reason") or "-"))
+
+        times = [entry.get("time") for entry in entries]
+        actions = [entry.get("action") for entry in entries]
+        times_valid = all(isinstance(t, int) and not isinstance(t, bool) for t in times)
+        checks.append(("every entry has an integer time", times_valid))
+        if times_valid:
+            checks.append(("entries are newest first",
+                           all(newer >= older for newer, older in zip(times, times[1:]))))
+        checks.append(("every entry is for user %s" % self.user_id,
+                       all(entry.get("user_id") == self.user_id for entry in entries)))
+        for action in ("ban", "reconnect", "auto_disconnect"):
+            checks.append(("an entry has action %s" % action, action in actions))
+        bans = [entry for entry in entries if entry.get("action") == "ban"]
+        if bans:
+            checks.append(('the ban entry has reason "demo" (got %r)' % bans[0].get("reason"),
+                           bans[0].get("reason") == "demo"))
+        self.finish_step(checks, reply, 200)
+
     def step_wrong_token(self):
         self.begin_step("Provisioning with a wrong provisioning token is rejected",
                         "401 UNAUTHORIZED and no key")
@@ -509,6 +837,13 @@ class Walkthrough:
             self.step_malformed_key,
             self.step_rotation,
             self.step_revoked,
+            self.step_check_update,
+            self.step_log_update,
+            self.step_read_user,
+            self.step_ban,
+            self.step_reconnect,
+            self.step_leaked_key,
+            self.step_audit,
             self.step_wrong_token,
         ]
         for index, step in enumerate(steps):

@@ -21,7 +21,7 @@ repeat_each(1);
 
 # four checks a request (status, body, two error-log patterns), plus the
 # Allow header of one block
-plan tests => repeat_each() * (4 * blocks() + 4 * 19 + 1);
+plan tests => repeat_each() * (4 * blocks() + 4 * 20 + 1);
 
 no_long_string();
 no_shuffle();
@@ -65,7 +65,44 @@ UbtTest::seed('701', UbtTest::key('live', 'u701'));
 
 
 
-=== TEST 3: grace period not yet over
+=== TEST 3: rotation with a short grace period
+--- init
+UbtTest::flush();
+UbtTest::seed('704', UbtTest::key('live', 'u704'));
+--- request eval
+["POST /ubt/admin/keys\n{\"user_id\": 704, \"grace_seconds\": 1}",
+ "GET /api/v1/me"]
+--- more_headers eval
+["X-UBT-PROVISION: $UbtTest::ProvisionSecret\n",
+ UbtTest::headers(key => UbtTest::key('live', 'u704'), user => '704')]
+--- error_code eval
+[200, 200]
+--- response_body_like eval
+[qr/"user_id":"704"/,
+ qr/^user=704\n/]
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 4: short grace period over
+--- init
+Time::HiRes::sleep(1.2);
+--- request
+GET /api/v1/me
+--- more_headers eval
+UbtTest::headers(key => UbtTest::key('live', 'u704'), user => '704')
+--- error_code: 401
+--- response_body_like: "reason":"REVOKED_KEY"
+--- error_log
+ubt rejected request: REVOKED_KEY
+--- no_error_log
+[alert]
+
+
+
+=== TEST 5: grace period not yet over
 --- init
 UbtTest::flush();
 UbtTest::seed('702', UbtTest::key('live', 'u702'), issued_id => '01JNEWKEY0000000000000000');
@@ -84,7 +121,7 @@ UbtTest::headers(key => UbtTest::key('live', 'u702'), user => '702')
 
 
 
-=== TEST 4: grace period over
+=== TEST 6: grace period over
 --- init
 UbtTest::flush();
 UbtTest::seed('703', UbtTest::key('live', 'u703'));
@@ -105,7 +142,7 @@ ubt rejected request: REVOKED_KEY
 
 
 
-=== TEST 5: revoke takes effect on the next request
+=== TEST 7: revoke takes effect on the next request
 --- init
 UbtTest::flush();
 UbtTest::seed('710', UbtTest::key('live', 'u710'));
@@ -126,7 +163,7 @@ UbtTest::seed('710', UbtTest::key('live', 'u710'));
 
 
 
-=== TEST 6: disconnect takes effect on the next request
+=== TEST 8: disconnect takes effect on the next request
 --- init
 UbtTest::flush();
 UbtTest::seed('711', UbtTest::key('live', 'u711'));
@@ -147,7 +184,7 @@ UbtTest::seed('711', UbtTest::key('live', 'u711'));
 
 
 
-=== TEST 7: ban takes effect on the next request
+=== TEST 9: ban takes effect on the next request
 --- init
 UbtTest::flush();
 UbtTest::seed('712', UbtTest::key('live', 'u712'));
@@ -168,7 +205,7 @@ UbtTest::seed('712', UbtTest::key('live', 'u712'));
 
 
 
-=== TEST 8: reconnect lifts a ban
+=== TEST 10: reconnect lifts a ban
 --- init
 UbtTest::flush();
 UbtTest::seed('713', UbtTest::key('live', 'u713'), status => 'BANNED');
@@ -189,7 +226,7 @@ UbtTest::seed('713', UbtTest::key('live', 'u713'), status => 'BANNED');
 
 
 
-=== TEST 9: new key keeps a ban
+=== TEST 11: new key keeps a ban
 --- init
 UbtTest::flush();
 UbtTest::seed('714', UbtTest::key('live', 'u714'), status => 'BANNED');
@@ -210,7 +247,7 @@ UbtTest::seed('714', UbtTest::key('live', 'u714'), status => 'BANNED');
 
 
 
-=== TEST 10: ban with a reason, then the audit trail
+=== TEST 12: ban with a reason, then the audit trail
 --- init
 UbtTest::flush();
 UbtTest::seed('715', UbtTest::key('live', 'u715'));
@@ -231,7 +268,7 @@ UbtTest::seed('715', UbtTest::key('live', 'u715'));
 
 
 
-=== TEST 11: audit trail of all users
+=== TEST 13: audit trail of all users
 --- init
 UbtTest::flush();
 UbtTest::seed('716', UbtTest::key('live', 'u716'));
@@ -256,7 +293,7 @@ UbtTest::seed('717', UbtTest::key('live', 'u717'));
 
 
 
-=== TEST 12: issuance in the audit trail
+=== TEST 14: issuance in the audit trail
 --- init
 UbtTest::flush();
 --- request eval
@@ -279,7 +316,7 @@ UbtTest::flush();
 
 
 
-=== TEST 13: leaked key in the audit trail
+=== TEST 15: leaked key in the audit trail
 --- init
 UbtTest::flush();
 UbtTest::seed('719', UbtTest::key('live', 'u719'));
@@ -304,7 +341,7 @@ UbtTest::seed('720', UbtTest::key('live', 'u720'));
 
 
 
-=== TEST 14: plan change
+=== TEST 16: plan change
 --- init
 UbtTest::flush();
 UbtTest::seed('721', UbtTest::key('live', 'u721'));
@@ -325,7 +362,7 @@ UbtTest::seed('721', UbtTest::key('live', 'u721'));
 
 
 
-=== TEST 15: limit override and its removal
+=== TEST 17: limit override and its removal
 --- init
 UbtTest::flush();
 UbtTest::seed('722', UbtTest::key('live', 'u722'));
@@ -358,7 +395,7 @@ UbtTest::seed('722', UbtTest::key('live', 'u722'));
 
 
 
-=== TEST 16: user record
+=== TEST 18: user record
 --- init
 UbtTest::flush();
 UbtTest::seed('723', UbtTest::key('live', 'u723'), plan => 'MAX');
@@ -375,7 +412,7 @@ UbtTest::redis('HSET', 'ubt:{u:723}', 'last_seen', 1796400000000, 'tm_version', 
 
 
 
-=== TEST 17: invalid limit
+=== TEST 19: invalid limit
 --- init
 UbtTest::flush();
 UbtTest::seed('724', UbtTest::key('live', 'u724'));
@@ -392,7 +429,7 @@ invalid field "limit"
 
 
 
-=== TEST 18: zero rate
+=== TEST 20: zero rate
 --- init
 UbtTest::flush();
 UbtTest::seed('724', UbtTest::key('live', 'u724'));
@@ -409,7 +446,7 @@ invalid field "limit"
 
 
 
-=== TEST 19: rate of a week
+=== TEST 21: rate of a week
 --- init
 UbtTest::flush();
 UbtTest::seed('724', UbtTest::key('live', 'u724'));
@@ -426,7 +463,7 @@ invalid field "limit"
 
 
 
-=== TEST 20: no plan
+=== TEST 22: no plan
 --- init
 UbtTest::flush();
 UbtTest::seed('724', UbtTest::key('live', 'u724'));
@@ -443,7 +480,7 @@ missing field "plan"
 
 
 
-=== TEST 21: invalid plan
+=== TEST 23: invalid plan
 --- init
 UbtTest::flush();
 UbtTest::seed('724', UbtTest::key('live', 'u724'));
@@ -460,7 +497,7 @@ invalid field "plan"
 
 
 
-=== TEST 22: reason with a control character
+=== TEST 24: reason with a control character
 --- init
 UbtTest::flush();
 UbtTest::seed('724', UbtTest::key('live', 'u724'));
@@ -477,7 +514,7 @@ invalid field "reason"
 
 
 
-=== TEST 23: malformed JSON
+=== TEST 25: malformed JSON
 --- init
 UbtTest::flush();
 UbtTest::seed('724', UbtTest::key('live', 'u724'));
@@ -494,7 +531,7 @@ ubt admin body is not a JSON object
 
 
 
-=== TEST 24: unknown user
+=== TEST 26: unknown user
 --- init
 UbtTest::flush();
 UbtTest::seed('724', UbtTest::key('live', 'u724'));
@@ -511,7 +548,7 @@ ubt admin ban for unknown user "999"
 
 
 
-=== TEST 25: record of an unknown user
+=== TEST 27: record of an unknown user
 --- init
 UbtTest::flush();
 UbtTest::seed('724', UbtTest::key('live', 'u724'));
@@ -528,7 +565,7 @@ ubt admin read of unknown user "999"
 
 
 
-=== TEST 26: unknown endpoint
+=== TEST 28: unknown endpoint
 --- init
 UbtTest::flush();
 UbtTest::seed('724', UbtTest::key('live', 'u724'));
@@ -545,7 +582,7 @@ ubt admin call to an unknown endpoint
 
 
 
-=== TEST 27: unknown top endpoint
+=== TEST 29: unknown top endpoint
 --- init
 UbtTest::flush();
 UbtTest::seed('724', UbtTest::key('live', 'u724'));
@@ -562,7 +599,7 @@ ubt admin call to an unknown endpoint
 
 
 
-=== TEST 28: invalid user id in the path
+=== TEST 30: invalid user id in the path
 --- init
 UbtTest::flush();
 UbtTest::seed('724', UbtTest::key('live', 'u724'));
@@ -579,7 +616,7 @@ ubt admin call with an invalid user id
 
 
 
-=== TEST 29: invalid audit count
+=== TEST 31: invalid audit count
 --- init
 UbtTest::flush();
 UbtTest::seed('724', UbtTest::key('live', 'u724'));
@@ -596,7 +633,7 @@ invalid field "count"
 
 
 
-=== TEST 30: audit count too large
+=== TEST 32: audit count too large
 --- init
 UbtTest::flush();
 UbtTest::seed('724', UbtTest::key('live', 'u724'));
@@ -613,7 +650,7 @@ invalid field "count"
 
 
 
-=== TEST 31: body over the limit
+=== TEST 33: body over the limit
 --- init
 UbtTest::flush();
 UbtTest::seed('724', UbtTest::key('live', 'u724'));
@@ -630,7 +667,7 @@ exceeds ubt_max_body_size
 
 
 
-=== TEST 32: ban needs POST
+=== TEST 34: ban needs POST
 --- init
 UbtTest::flush();
 UbtTest::seed('725', UbtTest::key('live', 'u725'));
@@ -649,7 +686,7 @@ ubt rejected method "GET", allowed: POST
 
 
 
-=== TEST 33: no token
+=== TEST 35: no token
 --- init
 UbtTest::flush();
 UbtTest::seed('726', UbtTest::key('live', 'u726'));
@@ -666,7 +703,7 @@ no X-UBT-PROVISION header
 
 
 
-=== TEST 34: runtime key as the token
+=== TEST 36: runtime key as the token
 --- init
 UbtTest::flush();
 UbtTest::seed('727', UbtTest::key('live', 'u727'));

@@ -53,7 +53,7 @@ $(MODULE): $(SOURCES)
 	@echo "compiling the module (log: $(BUILD)/make.log)"
 	@$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules \
 	    > $(BUILD)/make.log 2>&1 || \
-	    { grep -E -B2 -A8 'error|warning' $(BUILD)/make.log >&2 || \
+	    { grep -E -A4 'error:|warning:' $(BUILD)/make.log >&2 || \
 	      tail -n 30 $(BUILD)/make.log >&2; exit 1; }
 	cp $(BUILD)/nginx/objs/ngx_http_ubt_module.so $(MODULE)
 	@echo "built $(MODULE)"

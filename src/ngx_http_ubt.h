@@ -215,7 +215,12 @@ ngx_int_t ngx_http_ubt_provision_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_ubt_health_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_ubt_authorize_operator(ngx_http_request_t *r,
     ngx_int_t *rc);
-ngx_int_t ngx_http_ubt_read_body(ngx_http_request_t *r, ngx_str_t *body);
+ngx_int_t ngx_http_ubt_read_json_body(ngx_http_request_t *r,
+    const char *what, ngx_http_client_body_handler_pt handler);
+ngx_int_t ngx_http_ubt_get_json_body(ngx_http_request_t *r, const char *what,
+    ngx_str_t *body);
+void ngx_http_ubt_finalize_invalid(ngx_http_request_t *r, ngx_int_t rc,
+    const char *reason, const char *field);
 ngx_int_t ngx_http_ubt_method_not_allowed(ngx_http_request_t *r,
     char *allow);
 ngx_int_t ngx_http_ubt_content_redis_failed(ngx_http_ubt_ctx_t *ctx,

@@ -205,9 +205,6 @@ unknown:
 static ngx_int_t
 ngx_http_ubt_admin_start(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
 {
-    ngx_int_t                 rc;
-    ngx_http_ubt_loc_conf_t  *ulcf;
-
     if (ngx_strcmp(ctx->action.data, "audit") == 0) {
         return ngx_http_ubt_admin_audit(r, ctx);
     }
@@ -220,73 +217,28 @@ ngx_http_ubt_admin_start(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
         ngx_str_set(&ctx->action, "limit_clear");
     }
 
-    ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
-
-    if (r->headers_in.content_length_n > (off_t) ulcf->max_body_size) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ubt admin body of %O bytes exceeds "
-                      "ubt_max_body_size %uz",
-                      r->headers_in.content_length_n, ulcf->max_body_size);
-
-        r->keepalive = 0;
-
-        return ngx_http_ubt_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                       "PAYLOAD_TOO_LARGE", NULL, NULL);
-    }
-
-    r->request_body_in_single_buf = 1;
-
-    rc = ngx_http_read_client_request_body(r, ngx_http_ubt_admin_body);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    return NGX_DONE;
+    return ngx_http_ubt_read_json_body(r, "admin", ngx_http_ubt_admin_body);
 }
 
 
 static void
 ngx_http_ubt_admin_body(ngx_http_request_t *r)
 {
-    ngx_int_t                 rc;
-    ngx_str_t                 body;
-    const char               *reason, *field;
-    ngx_http_ubt_ctx_t       *ctx;
-    ngx_http_ubt_loc_conf_t  *ulcf;
+    ngx_int_t            rc;
+    ngx_str_t            body;
+    const char          *reason, *field;
+    ngx_http_ubt_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ubt_module);
-    ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
 
-    rc = ngx_http_ubt_read_body(r, &body);
-
-    if (rc == NGX_ERROR) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    if (rc == NGX_DECLINED || body.len > ulcf->max_body_size) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ubt admin body exceeds ubt_max_body_size %uz",
-                      ulcf->max_body_size);
-
-        rc = ngx_http_ubt_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                     "PAYLOAD_TOO_LARGE", NULL, NULL);
-        ngx_http_finalize_request(r, rc);
+    if (ngx_http_ubt_get_json_body(r, "admin", &body) != NGX_OK) {
         return;
     }
 
     rc = ngx_http_ubt_admin_parse(r, ctx, &body, &reason, &field);
 
-    if (rc == NGX_DECLINED) {
-        rc = ngx_http_ubt_send_error(r, NGX_HTTP_BAD_REQUEST, "BAD_REQUEST",
-                                     reason, field);
-        ngx_http_finalize_request(r, rc);
-        return;
-    }
-
     if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_ubt_finalize_invalid(r, rc, reason, field);
         return;
     }
 

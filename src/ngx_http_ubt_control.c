@@ -99,9 +99,7 @@ ngx_http_ubt_check_update_handler(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_ubt_log_update_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                 rc;
-    ngx_http_ubt_ctx_t       *ctx;
-    ngx_http_ubt_loc_conf_t  *ulcf;
+    ngx_http_ubt_ctx_t  *ctx;
 
     if (!(r->method & NGX_HTTP_POST)) {
         return ngx_http_ubt_method_not_allowed(r, "POST");
@@ -115,29 +113,8 @@ ngx_http_ubt_log_update_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
-
-    if (r->headers_in.content_length_n > (off_t) ulcf->max_body_size) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ubt log-update body of %O bytes exceeds "
-                      "ubt_max_body_size %uz",
-                      r->headers_in.content_length_n, ulcf->max_body_size);
-
-        r->keepalive = 0;
-
-        return ngx_http_ubt_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                       "PAYLOAD_TOO_LARGE", NULL, NULL);
-    }
-
-    r->request_body_in_single_buf = 1;
-
-    rc = ngx_http_read_client_request_body(r, ngx_http_ubt_log_update_body);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    return NGX_DONE;
+    return ngx_http_ubt_read_json_body(r, "log-update",
+                                       ngx_http_ubt_log_update_body);
 }
 
 
@@ -151,29 +128,13 @@ ngx_http_ubt_log_update_body(ngx_http_request_t *r)
     ngx_time_t                *tp;
     const char                *reason, *field;
     ngx_http_ubt_ctx_t        *ctx;
-    ngx_http_ubt_loc_conf_t   *ulcf;
     ngx_http_ubt_user_keys_t   keys;
     ngx_http_ubt_main_conf_t  *umcf;
 
     ctx = ngx_http_ubt_get_ctx(r);
-    ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
     umcf = ngx_http_get_module_main_conf(r, ngx_http_ubt_module);
 
-    rc = ngx_http_ubt_read_body(r, &body);
-
-    if (rc == NGX_ERROR) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    if (rc == NGX_DECLINED || body.len > ulcf->max_body_size) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ubt log-update body exceeds ubt_max_body_size %uz",
-                      ulcf->max_body_size);
-
-        rc = ngx_http_ubt_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                     "PAYLOAD_TOO_LARGE", NULL, NULL);
-        ngx_http_finalize_request(r, rc);
+    if (ngx_http_ubt_get_json_body(r, "log-update", &body) != NGX_OK) {
         return;
     }
 
@@ -188,15 +149,8 @@ ngx_http_ubt_log_update_body(ngx_http_request_t *r)
 
     rc = ngx_http_ubt_log_update_parse(r, &body, args, &n, &reason, &field);
 
-    if (rc == NGX_DECLINED) {
-        rc = ngx_http_ubt_send_error(r, NGX_HTTP_BAD_REQUEST, "BAD_REQUEST",
-                                     reason, field);
-        ngx_http_finalize_request(r, rc);
-        return;
-    }
-
     if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_ubt_finalize_invalid(r, rc, reason, field);
         return;
     }
 

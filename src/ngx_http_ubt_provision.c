@@ -16,6 +16,8 @@
 static ngx_int_t ngx_http_ubt_check_token(ngx_http_request_t *r,
     ngx_http_ubt_loc_conf_t *ulcf);
 static void ngx_http_ubt_provision_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ubt_read_body(ngx_http_request_t *r,
+    ngx_str_t *body);
 static ngx_int_t ngx_http_ubt_provision_parse(ngx_http_request_t *r,
     ngx_http_ubt_ctx_t *ctx, ngx_str_t *body, const char **reason,
     const char **field);
@@ -35,11 +37,8 @@ static ngx_str_t  ngx_http_ubt_no_scope = ngx_null_string;
 ngx_int_t
 ngx_http_ubt_provision_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                 rc;
-    ngx_http_ubt_ctx_t       *ctx;
-    ngx_http_ubt_loc_conf_t  *ulcf;
-
-    ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
+    ngx_int_t            rc;
+    ngx_http_ubt_ctx_t  *ctx;
 
     if (!(r->method & NGX_HTTP_POST)) {
         return ngx_http_ubt_method_not_allowed(r, "POST");
@@ -50,11 +49,37 @@ ngx_http_ubt_provision_handler(ngx_http_request_t *r)
         return rc;
     }
 
+    ctx = ngx_http_ubt_create_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_ubt_read_json_body(r, "provisioning",
+                                       ngx_http_ubt_provision_body);
+}
+
+
+/*
+ * Starts reading a request body of at most ubt_max_body_size for handler.
+ * Returns what a content handler returns: NGX_DONE while the body is read,
+ * or the result of a 413 reply.
+ */
+
+ngx_int_t
+ngx_http_ubt_read_json_body(ngx_http_request_t *r, const char *what,
+    ngx_http_client_body_handler_pt handler)
+{
+    ngx_int_t                 rc;
+    ngx_http_ubt_loc_conf_t  *ulcf;
+
+    ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
+
     if (r->headers_in.content_length_n > (off_t) ulcf->max_body_size) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ubt provisioning body of %O bytes exceeds "
+                      "ubt %s body of %O bytes exceeds "
                       "ubt_max_body_size %uz",
-                      r->headers_in.content_length_n, ulcf->max_body_size);
+                      what, r->headers_in.content_length_n,
+                      ulcf->max_body_size);
 
         r->keepalive = 0;
 
@@ -62,20 +87,73 @@ ngx_http_ubt_provision_handler(ngx_http_request_t *r)
                                        "PAYLOAD_TOO_LARGE", NULL, NULL);
     }
 
-    ctx = ngx_http_ubt_create_ctx(r);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     r->request_body_in_single_buf = 1;
 
-    rc = ngx_http_read_client_request_body(r, ngx_http_ubt_provision_body);
+    rc = ngx_http_read_client_request_body(r, handler);
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
         return rc;
     }
 
     return NGX_DONE;
+}
+
+
+/*
+ * Copies the body that was read into *body, in a body handler.  When it
+ * cannot be read or is larger than ubt_max_body_size, finalizes the request
+ * with 500 or 413 and returns NGX_DONE.
+ */
+
+ngx_int_t
+ngx_http_ubt_get_json_body(ngx_http_request_t *r, const char *what,
+    ngx_str_t *body)
+{
+    ngx_int_t                 rc;
+    ngx_http_ubt_loc_conf_t  *ulcf;
+
+    ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
+
+    rc = ngx_http_ubt_read_body(r, body);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_DONE;
+    }
+
+    if (rc == NGX_DECLINED || body->len > ulcf->max_body_size) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ubt %s body exceeds ubt_max_body_size %uz",
+                      what, ulcf->max_body_size);
+
+        rc = ngx_http_ubt_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                     "PAYLOAD_TOO_LARGE", NULL, NULL);
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Finishes a body handler whose parser did not return NGX_OK: 400 naming
+ * the reason and the field for NGX_DECLINED, 500 otherwise.
+ */
+
+void
+ngx_http_ubt_finalize_invalid(ngx_http_request_t *r, ngx_int_t rc,
+    const char *reason, const char *field)
+{
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_ubt_send_error(r, NGX_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                                     reason, field);
+
+    } else {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_finalize_request(r, rc);
 }
 
 
@@ -216,42 +294,19 @@ ngx_http_ubt_provision_body(ngx_http_request_t *r)
     ngx_str_t                  body, args[3];
     const char                *reason, *field;
     ngx_http_ubt_ctx_t        *ctx;
-    ngx_http_ubt_loc_conf_t   *ulcf;
     ngx_http_ubt_main_conf_t  *umcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ubt_module);
-    ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
     umcf = ngx_http_get_module_main_conf(r, ngx_http_ubt_module);
 
-    rc = ngx_http_ubt_read_body(r, &body);
-
-    if (rc == NGX_ERROR) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    if (rc == NGX_DECLINED || body.len > ulcf->max_body_size) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ubt provisioning body exceeds ubt_max_body_size %uz",
-                      ulcf->max_body_size);
-
-        rc = ngx_http_ubt_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                     "PAYLOAD_TOO_LARGE", NULL, NULL);
-        ngx_http_finalize_request(r, rc);
+    if (ngx_http_ubt_get_json_body(r, "provisioning", &body) != NGX_OK) {
         return;
     }
 
     rc = ngx_http_ubt_provision_parse(r, ctx, &body, &reason, &field);
 
-    if (rc == NGX_DECLINED) {
-        rc = ngx_http_ubt_send_error(r, NGX_HTTP_BAD_REQUEST, "BAD_REQUEST",
-                                     reason, field);
-        ngx_http_finalize_request(r, rc);
-        return;
-    }
-
     if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_ubt_finalize_invalid(r, rc, reason, field);
         return;
     }
 
@@ -294,7 +349,7 @@ ngx_http_ubt_provision_body(ngx_http_request_t *r)
  * larger than ubt_max_body_size.
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_ubt_read_body(ngx_http_request_t *r, ngx_str_t *body)
 {
     u_char                   *p;

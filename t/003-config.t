@@ -499,13 +499,13 @@ GET /t
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
 
     server {
-        listen unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        listen 127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
         return 200 "reached\n";
     }
 --- config
     location /t {
         ubt on;
-        proxy_pass http://unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
     }
 --- init
 UbtTest::flush();

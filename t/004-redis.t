@@ -24,13 +24,13 @@ __DATA__
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
 
     server {
-        listen unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        listen 127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
         return 200 "reached $http_x_ubt_user_id\n";
     }
 --- config
     location /api/ {
         ubt on;
-        proxy_pass http://unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
     }
 
     location = /health {
@@ -62,13 +62,13 @@ ubt rejected request: UNAVAILABLE
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
 
     server {
-        listen unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        listen 127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
         return 200 "reached $http_x_ubt_user_id\n";
     }
 --- config
     location /api/ {
         ubt on;
-        proxy_pass http://unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
     }
 
     location = /health {
@@ -95,7 +95,7 @@ connect to redis failed
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
     ubt_provision_secret_file $TEST_NGINX_UBT_DIR/provision.secret;
     server {
-        listen unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        listen 127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
         return 200 "reached $http_x_ubt_user_id\n";
     }
 --- config
@@ -122,13 +122,13 @@ ubt request failed: UNAVAILABLE, redis is not connected
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
 
     server {
-        listen unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        listen 127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
         return 200 "reached $http_x_ubt_user_id\n";
     }
 --- config
     location /api/ {
         ubt on;
-        proxy_pass http://unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
     }
 
     location = /health {
@@ -154,13 +154,13 @@ GET /health
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
 
     server {
-        listen unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        listen 127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
         return 200 "reached $http_x_ubt_user_id\n";
     }
 --- config
     location /api/ {
         ubt on;
-        proxy_pass http://unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
     }
 
     location = /health {
@@ -188,13 +188,13 @@ Allow: GET, HEAD
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
     ubt_redis_timeout 200ms;
     server {
-        listen unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        listen 127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
         return 200 "reached $http_x_ubt_user_id\n";
     }
 --- config
     location /api/ {
         ubt on;
-        proxy_pass http://unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
     }
 
     location = /health {
@@ -228,13 +228,13 @@ redis command timed out after 200 ms
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
     ubt_redis_timeout 300ms;
     server {
-        listen unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        listen 127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
         return 200 "reached $http_x_ubt_user_id\n";
     }
 --- config
     location /api/ {
         ubt on;
-        proxy_pass http://unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
     }
 
     location = /health {
@@ -269,13 +269,13 @@ UbtTest::redis('CLIENT', 'PAUSE', 1500, 'ALL');
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
 
     server {
-        listen unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        listen 127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
         return 200 "reached $http_x_ubt_user_id\n";
     }
 --- config
     location /api/ {
         ubt on;
-        proxy_pass http://unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
     }
 
     location = /health {
@@ -309,13 +309,13 @@ redis lost script
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
 
     server {
-        listen unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        listen 127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
         return 200 "reached $http_x_ubt_user_id\n";
     }
 --- config
     location /api/ {
         ubt on;
-        proxy_pass http://unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
     }
 
     location = /health {
@@ -347,13 +347,13 @@ redis AUTH failed
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
 
     server {
-        listen unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        listen 127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
         return 200 "reached $http_x_ubt_user_id\n";
     }
 --- config
     location /api/ {
         ubt on;
-        proxy_pass http://unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
     }
 
     location = /health {
@@ -385,13 +385,13 @@ redis replied with error "WRONGTYPE
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
     ubt_redis_timeout 2s;
     server {
-        listen unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        listen 127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
         return 200 "reached $http_x_ubt_user_id\n";
     }
 --- config
     location /api/ {
         ubt on;
-        proxy_pass http://unix:$TEST_NGINX_UBT_DIR/backend.sock;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
     }
 
     location = /health {

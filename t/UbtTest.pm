@@ -55,13 +55,23 @@ BEGIN {
 
     $ENV{TEST_NGINX_UBT_DIR} = $dir;
 
+    # the echo upstream listens on TCP: a killed nginx would leave a unix
+    # socket file behind that the next one cannot bind
+    my $probe = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                      LocalPort => 0, Listen => 1)
+        or die "cannot find a free port on 127.0.0.1: $!\n";
+    $ENV{TEST_NGINX_UBT_BACKEND_PORT} ||= $probe->sockport;
+    close $probe;
+
+    my $backend = "127.0.0.1:$ENV{TEST_NGINX_UBT_BACKEND_PORT}";
+
     $GatewayHttpConfig = <<"_EOC_";
     ubt_redis 127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};
     ubt_signing_secret_file $dir/signing.secret;
     ubt_provision_secret_file $dir/provision.secret;
 
     upstream ubt_backend {
-        server unix:$dir/backend.sock;
+        server $backend;
     }
 _EOC_
 
@@ -69,7 +79,7 @@ _EOC_
     $HttpConfig = $GatewayHttpConfig . <<"_EOC_";
 
     server {
-        listen unix:$dir/backend.sock;
+        listen $backend;
         underscores_in_headers on;
 
         location = /missing {

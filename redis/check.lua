@@ -16,7 +16,7 @@ local rec = redis.call('HMGET', KEYS[1],
                        'last_seen', 'limit', 'prev_digest', 'prev_issued_id',
                        'prev_expires')
 
--- Redis time, so that every gateway agrees whatever its own clock says
+-- Redis time, so that gateways with different clocks agree
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 

@@ -29,6 +29,10 @@ static char *ngx_http_ubt_provision_secret_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_ubt_default_plan(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_ubt_plan(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_ubt_rate_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static char *ngx_http_ubt_provision(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ubt_health(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -47,6 +51,16 @@ static ngx_conf_enum_t  ngx_http_ubt_log_levels[] = {
     { ngx_string("notice"), NGX_LOG_NOTICE },
     { ngx_string("warn"), NGX_LOG_WARN },
     { ngx_string("error"), NGX_LOG_ERR },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_ubt_rate_header_modes[] = {
+    { ngx_string("off"), 0 },
+    { ngx_string("legacy"), NGX_HTTP_UBT_RATE_HEADERS_LEGACY },
+    { ngx_string("ietf"), NGX_HTTP_UBT_RATE_HEADERS_IETF },
+    { ngx_string("both"), NGX_HTTP_UBT_RATE_HEADERS_LEGACY
+                          |NGX_HTTP_UBT_RATE_HEADERS_IETF },
     { ngx_null_string, 0 }
 };
 
@@ -90,6 +104,20 @@ static ngx_command_t  ngx_http_ubt_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_ubt_main_conf_t, key_cache_size),
       &ngx_http_ubt_key_cache_bounds },
+
+    { ngx_string("ubt_plan"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE23,
+      ngx_http_ubt_plan,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ubt_rate_limit_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ubt_loc_conf_t, rate_headers),
+      &ngx_http_ubt_rate_header_modes },
 
     { ngx_string("ubt"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
@@ -262,6 +290,16 @@ static ngx_http_variable_t  ngx_http_ubt_vars[] = {
     { ngx_string("ubt_status"), NULL, ngx_http_ubt_status_variable,
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("ubt_rate_limit"), NULL, ngx_http_ubt_rate_variable,
+      offsetof(ngx_http_ubt_ctx_t, rate_limit), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ubt_rate_remaining"), NULL, ngx_http_ubt_rate_variable,
+      offsetof(ngx_http_ubt_ctx_t, rate_remaining),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ubt_rate_reset"), NULL, ngx_http_ubt_rate_variable,
+      offsetof(ngx_http_ubt_ctx_t, rate_reset), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
@@ -305,6 +343,39 @@ ngx_http_ubt_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     }
 
     value = (ngx_str_t *) ((char *) ctx + data);
+
+    v->len = value->len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = value->data;
+
+    return NGX_OK;
+}
+
+
+/* the rate limit of an accepted or rate-limited request, when one applies */
+
+static ngx_int_t
+ngx_http_ubt_rate_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t           *value;
+    ngx_http_ubt_ctx_t  *ctx;
+
+    ctx = ngx_http_ubt_get_ctx(r);
+
+    if (ctx == NULL || !ctx->done) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    value = (ngx_str_t *) ((char *) ctx + data);
+
+    if (value->len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
 
     v->len = value->len;
     v->valid = 1;
@@ -418,6 +489,7 @@ ngx_http_ubt_create_loc_conf(ngx_conf_t *cf)
     ulcf->max_body_size = NGX_CONF_UNSET_SIZE;
     ulcf->last_seen_interval = NGX_CONF_UNSET_MSEC;
     ulcf->audit_max_len = NGX_CONF_UNSET_UINT;
+    ulcf->rate_headers = NGX_CONF_UNSET_UINT;
 
     return ulcf;
 }
@@ -460,6 +532,20 @@ ngx_http_ubt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->last_seen_interval, 1000);
     ngx_conf_merge_uint_value(conf->audit_max_len, prev->audit_max_len,
                               10000);
+    ngx_conf_merge_uint_value(conf->rate_headers, prev->rate_headers,
+                              NGX_HTTP_UBT_RATE_HEADERS_LEGACY);
+
+    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ubt_module);
+
+    /* with plans in nginx.conf, a new user must get one of them */
+    if (umcf->plans && ngx_http_ubt_find_plan(umcf, &conf->default_plan)
+                       == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "default plan \"%V\" is not defined by "
+                           "\"ubt_plan\"", &conf->default_plan);
+        return NGX_CONF_ERROR;
+    }
     ngx_conf_merge_str_value(conf->signing_secret, prev->signing_secret, "");
     ngx_conf_merge_str_value(conf->provision_digest, prev->provision_digest,
                              "");
@@ -531,7 +617,6 @@ ngx_http_ubt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (conf->enable) {
-        umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ubt_module);
         umcf->used = 1;
     }
 
@@ -783,6 +868,143 @@ ngx_http_ubt_default_plan(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ulcf->default_plan = value[1];
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * ubt_plan NAME RATE [burst=N];  RATE is "N r/s|m|h|d" or "unlimited".
+ */
+
+static char *
+ngx_http_ubt_plan(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ubt_main_conf_t *umcf = conf;
+
+    size_t                i;
+    ngx_int_t             burst, rc;
+    ngx_str_t            *value;
+    ngx_uint_t            count;
+    ngx_msec_t            period;
+    ngx_http_ubt_plan_t  *plan;
+
+    value = cf->args->elts;
+
+    if (!ngx_http_ubt_valid_token(&value[1], 1, NGX_HTTP_UBT_PLAN_MAX_LEN)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid plan name \"%V\": use 1 to %d "
+                           "characters of A-Z, 0-9, \"_\" and \"-\"",
+                           &value[1], NGX_HTTP_UBT_PLAN_MAX_LEN);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < value[1].len; i++) {
+        value[1].data[i] = ngx_toupper(value[1].data[i]);
+    }
+
+    if (umcf->plans == NULL) {
+        umcf->plans = ngx_array_create(cf->pool, 4,
+                                       sizeof(ngx_http_ubt_plan_t));
+        if (umcf->plans == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+    } else if (ngx_http_ubt_find_plan(umcf, &value[1])) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "plan \"%V\" is defined twice", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    rc = ngx_http_ubt_parse_rate(&value[2], &count, &period);
+
+    if (rc == NGX_DECLINED) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid rate \"%V\" of plan \"%V\": use "
+                           "\"N r/s\", \"N r/m\", \"N r/h\", \"N r/d\" "
+                           "or \"unlimited\"", &value[2], &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    burst = (rc == NGX_OK) ? (ngx_int_t) count : 0;
+
+    if (cf->args->nelts == 4) {
+        if (rc == NGX_DONE
+            || ngx_strncmp(value[3].data, "burst=", 6) != 0
+            || (burst = ngx_atoi(value[3].data + 6, value[3].len - 6))
+               == NGX_ERROR
+            || burst < 1 || burst > 1000000000)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" of plan \"%V\": "
+                               "use \"burst=N\" with N from 1 to "
+                               "1000000000, and no burst for an unlimited "
+                               "plan", &value[3], &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    plan = ngx_array_push(umcf->plans);
+    if (plan == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    plan->name = value[1];
+
+    if (rc == NGX_DONE) {
+        ngx_str_set(&plan->spec, "unlimited");
+        return NGX_CONF_OK;
+    }
+
+    plan->spec.data = ngx_pnalloc(cf->pool, 3 * NGX_INT_T_LEN);
+    if (plan->spec.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    plan->spec.len = ngx_sprintf(plan->spec.data, "%ui %M %i", count, period,
+                                 burst)
+                     - plan->spec.data;
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_http_ubt_plan_t *
+ngx_http_ubt_find_plan(ngx_http_ubt_main_conf_t *umcf, ngx_str_t *name)
+{
+    ngx_uint_t            i;
+    ngx_http_ubt_plan_t  *plan;
+
+    if (umcf->plans == NULL) {
+        return NULL;
+    }
+
+    plan = umcf->plans->elts;
+
+    for (i = 0; i < umcf->plans->nelts; i++) {
+        if (plan[i].name.len == name->len
+            && ngx_strncasecmp(plan[i].name.data, name->data, name->len) == 0)
+        {
+            return &plan[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* tests that a plan sent to the API is one of nginx.conf, when it has any */
+
+ngx_int_t
+ngx_http_ubt_known_plan(ngx_http_request_t *r, ngx_str_t *plan)
+{
+    ngx_http_ubt_main_conf_t  *umcf;
+
+    umcf = ngx_http_get_module_main_conf(r, ngx_http_ubt_module);
+
+    if (umcf->plans == NULL || ngx_http_ubt_find_plan(umcf, plan)) {
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
 }
 
 

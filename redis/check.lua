@@ -4,21 +4,31 @@
 -- KEYS[1]  user record (hash)
 -- KEYS[2]  digests of the user's earlier keys (sorted set)
 -- KEYS[3]  the request's nonce (string, expires)
+-- KEYS[4]  the user's rate limit state (string, expires)
 -- ARGV[1]  SHA-256 of the presented key, hex
 -- ARGV[2]  nonce lifetime, ms
 -- ARGV[3]  minimum interval between last_seen writes, ms
--- ARGV[4…] telemetry from request headers: field, value, field, value…
+-- ARGV[4]  the plan of a user who has none
+-- ARGV[5]  P, the number of plans that follow
+-- ARGV[6…] P pairs: plan name, "<count> <period ms> <burst>" or "unlimited"
+-- ARGV[…]  telemetry from request headers: field, value, field, value…
 --
--- Returns {"OK", plan, issued_id, key_env, limit} or {reason}.
+-- Returns {"OK", plan, issued_id, key_env, limit, rate limit, remaining,
+-- reset ms, window ms} with "" for the last four when no limit applies,
+-- {"RATE_LIMIT", rate limit, retry after ms, reset ms, window ms}, or
+-- {reason}. The rate limit is the burst, the window the time in which a
+-- whole burst is refilled.
 
 local rec = redis.call('HMGET', KEYS[1],
                        'digest', 'status', 'plan', 'issued_id', 'env',
                        'last_seen', 'limit', 'prev_digest', 'prev_issued_id',
                        'prev_expires')
 
--- Redis time, so that gateways with different clocks agree
+-- Redis time, so that gateways with different clocks agree; microseconds
+-- since the epoch stay below 2^53, where doubles hold integers exactly
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = math.floor(now_us / 1000)
 
 local issued_id = rec[4]
 
@@ -46,12 +56,84 @@ if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[2]) then
     return {'REPLAYED_NONCE'}
 end
 
--- last_seen and telemetry are written at most once per interval, so most
--- requests cost no hash write
+-- the rate: the user's override wins over the plan's
+local plans = tonumber(ARGV[5])
+local plan = rec[3] or ARGV[4]
+local spec = rec[7]
+
+if not spec and plans > 0 then
+    local default
+
+    for i = 6, 5 + 2 * plans, 2 do
+        if ARGV[i] == plan then
+            spec = ARGV[i + 1]
+        end
+        if ARGV[i] == ARGV[4] then
+            default = ARGV[i + 1]
+        end
+    end
+
+    -- a plan that nginx.conf no longer defines gets the default plan's rate
+    spec = spec or default
+end
+
+local count, period, burst
+
+if spec and spec ~= 'unlimited' then
+    count, period, burst = string.match(spec, '^(%d+) (%d+) (%d+)$')
+
+    if not count then
+        local unit
+        count, unit = string.match(spec, '^(%d+) ?r/([smhd])$')
+        period = ({s = 1000, m = 60000, h = 3600000, d = 86400000})[unit]
+        burst = count
+    end
+
+    count, period, burst = tonumber(count), tonumber(period), tonumber(burst)
+end
+
+local limit, remaining, reset, window = '', '', '', ''
+
+-- GCRA: the theoretical arrival time (TAT) moves one emission interval per
+-- admitted request; a request is admitted while TAT stays within the burst
+if count and count > 0 and period and burst and burst > 0 then
+    local interval = period * 1000 / count
+    local capacity = burst * interval
+    local tat = tonumber(redis.call('GET', KEYS[4])) or now_us
+
+    if tat < now_us then
+        tat = now_us
+    end
+
+    local new_tat = tat + interval
+
+    if new_tat - now_us > capacity + 0.5 then
+        -- rejected requests consume nothing
+        local retry = math.ceil((new_tat - capacity - now_us) / 1000)
+        local full = math.ceil((tat - now_us) / 1000)
+        return {'RATE_LIMIT', tostring(burst), tostring(math.max(retry, 1)),
+                tostring(full), tostring(math.ceil(capacity / 1000))}
+    end
+
+    local ttl = math.ceil((new_tat - now_us) / 1000)
+    redis.call('SET', KEYS[4], string.format('%.0f', new_tat), 'PX',
+               math.max(ttl, 1))
+
+    limit = tostring(burst)
+    remaining = tostring(math.floor((capacity - (new_tat - now_us)) / interval
+                                    + 0.000001))
+    reset = tostring(ttl)
+    window = tostring(math.ceil(capacity / 1000))
+end
+
+-- last_seen and telemetry are written at most once per interval, so that
+-- most requests cost no hash write
 local seen = tonumber(rec[6])
 
 if not seen or now - seen >= tonumber(ARGV[3]) then
-    redis.call('HSET', KEYS[1], 'last_seen', now, unpack(ARGV, 4))
+    redis.call('HSET', KEYS[1], 'last_seen', now,
+               unpack(ARGV, 6 + 2 * plans))
 end
 
-return {'OK', rec[3] or '', issued_id or '', rec[5] or '', rec[7] or ''}
+return {'OK', rec[3] or '', issued_id or '', rec[5] or '', rec[7] or '',
+        limit, remaining, reset, window}

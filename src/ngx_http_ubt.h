@@ -67,6 +67,7 @@ typedef enum {
     NGX_HTTP_UBT_REPLAYED_NONCE,
     NGX_HTTP_UBT_DISCONNECTED,
     NGX_HTTP_UBT_BANNED,
+    NGX_HTTP_UBT_RATE_LIMIT,
     NGX_HTTP_UBT_UNAVAILABLE,
     NGX_HTTP_UBT_REASON_LAST
 } ngx_http_ubt_reason_e;
@@ -104,6 +105,17 @@ typedef struct {
 } ngx_http_ubt_cache_entry_t;
 
 
+/* a plan of nginx.conf, as the check script takes it */
+typedef struct {
+    ngx_str_t                   name;
+    ngx_str_t                   spec;   /* "<count> <period ms> <burst>" */
+} ngx_http_ubt_plan_t;
+
+
+#define NGX_HTTP_UBT_RATE_HEADERS_LEGACY  0x01
+#define NGX_HTTP_UBT_RATE_HEADERS_IETF    0x02
+
+
 typedef struct {
     ngx_str_t                   name;         /* "127.0.0.1:6379" */
     ngx_str_t                   host;         /* numeric, NUL-terminated */
@@ -116,6 +128,8 @@ typedef struct {
     ngx_msec_t                  timeout;
 
     ngx_uint_t                  key_cache_size;
+
+    ngx_array_t                *plans;        /* ngx_http_ubt_plan_t */
 
     ngx_flag_t                  used;
     ngx_int_t                   request_id_index;
@@ -141,6 +155,7 @@ typedef struct {
 
     ngx_msec_t                  last_seen_interval;
     ngx_uint_t                  audit_max_len;
+    ngx_uint_t                  rate_headers;
 
     ngx_str_t                   signing_secret;
     ngx_str_t                   provision_digest;   /* SHA-256 of the token */
@@ -189,6 +204,13 @@ typedef struct {
     ngx_str_t                   key_env;
     ngx_str_t                   limit;
 
+    /* the rate limit in effect: empty when none applies */
+    ngx_str_t                   rate_limit;
+    ngx_str_t                   rate_remaining;
+    ngx_str_t                   rate_reset;         /* s */
+    ngx_str_t                   rate_window;        /* s */
+    ngx_str_t                   rate_retry;         /* ms, when rejected */
+
     /* X-UBT-Version, -Platform, -Device and -System, when sent */
     ngx_str_t                   telemetry[NGX_HTTP_UBT_TELEMETRY_HEADERS];
 
@@ -229,6 +251,11 @@ void ngx_http_ubt_content_done(ngx_http_request_t *r, ngx_int_t rc);
 ngx_int_t ngx_http_ubt_json_user_id(ngx_http_request_t *r, json_t *value,
     ngx_str_t *user_id);
 ngx_int_t ngx_http_ubt_valid_text(ngx_str_t *value, size_t max);
+ngx_int_t ngx_http_ubt_parse_rate(ngx_str_t *value, ngx_uint_t *count,
+    ngx_msec_t *period);
+ngx_int_t ngx_http_ubt_known_plan(ngx_http_request_t *r, ngx_str_t *plan);
+ngx_http_ubt_plan_t *ngx_http_ubt_find_plan(ngx_http_ubt_main_conf_t *umcf,
+    ngx_str_t *name);
 json_t *ngx_http_ubt_json_object(ngx_http_request_t *r, ngx_str_t *body,
     const char *what);
 
@@ -247,6 +274,10 @@ ngx_int_t ngx_http_ubt_send_reject(ngx_http_request_t *r,
 ngx_int_t ngx_http_ubt_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *status_text, const char *reason, const char *field);
 ngx_uint_t ngx_http_ubt_reason_status(ngx_http_ubt_reason_e reason);
+ngx_int_t ngx_http_ubt_rate_headers(ngx_http_request_t *r,
+    ngx_http_ubt_ctx_t *ctx, ngx_uint_t mode);
+ngx_int_t ngx_http_ubt_ms_to_seconds(ngx_http_request_t *r, ngx_str_t *value,
+    ngx_uint_t min);
 
 /* keys, digests and signatures */
 ngx_int_t ngx_http_ubt_generate_key(u_char *buf, ngx_flag_t test);

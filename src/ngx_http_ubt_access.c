@@ -519,8 +519,9 @@ static ngx_int_t
 ngx_http_ubt_start_check(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
 {
     u_char                    *p;
-    ngx_str_t                  args[6 + 2 * NGX_HTTP_UBT_TELEMETRY_HEADERS];
-    ngx_uint_t                 i, n;
+    ngx_str_t                 *args;
+    ngx_uint_t                 i, n, nplans;
+    ngx_http_ubt_plan_t       *plan;
     ngx_http_ubt_loc_conf_t   *ulcf;
     ngx_http_ubt_user_keys_t   keys;
     ngx_http_ubt_main_conf_t  *umcf;
@@ -528,14 +529,23 @@ ngx_http_ubt_start_check(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
     ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
     umcf = ngx_http_get_module_main_conf(r, ngx_http_ubt_module);
 
+    nplans = umcf->plans ? umcf->plans->nelts : 0;
+
+    args = ngx_palloc(r->pool, (9 + 2 * nplans
+                                + 2 * NGX_HTTP_UBT_TELEMETRY_HEADERS)
+                               * sizeof(ngx_str_t));
+    if (args == NULL) {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_ubt_user_keys(r->pool, &ctx->user_id, &keys) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    p = ngx_pnalloc(r->pool, keys.record.len + sizeof(":n:") - 1
+    p = ngx_pnalloc(r->pool, 2 * keys.record.len + sizeof(":n::rl") - 1
                              + NGX_HTTP_UBT_NONCE_MAX_LEN
                              + NGX_HTTP_UBT_DIGEST_HEX_LEN
-                             + 2 * NGX_INT64_LEN);
+                             + 3 * NGX_INT64_LEN);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -548,18 +558,37 @@ ngx_http_ubt_start_check(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
     args[2].len = p - args[2].data;
 
     args[3].data = p;
-    p = ngx_hex_dump(p, ctx->digest, NGX_HTTP_UBT_DIGEST_LEN);
+    p = ngx_sprintf(p, "%V:rl", &keys.record);
     args[3].len = p - args[3].data;
 
     args[4].data = p;
-    p = ngx_sprintf(p, "%M", ulcf->nonce_window);
+    p = ngx_hex_dump(p, ctx->digest, NGX_HTTP_UBT_DIGEST_LEN);
     args[4].len = p - args[4].data;
 
     args[5].data = p;
-    p = ngx_sprintf(p, "%M", ulcf->last_seen_interval);
+    p = ngx_sprintf(p, "%M", ulcf->nonce_window);
     args[5].len = p - args[5].data;
 
-    n = 6;
+    args[6].data = p;
+    p = ngx_sprintf(p, "%M", ulcf->last_seen_interval);
+    args[6].len = p - args[6].data;
+
+    args[7] = ulcf->default_plan;
+
+    args[8].data = p;
+    p = ngx_sprintf(p, "%ui", nplans);
+    args[8].len = p - args[8].data;
+
+    n = 9;
+
+    if (nplans) {
+        plan = umcf->plans->elts;
+
+        for (i = 0; i < nplans; i++) {
+            args[n++] = plan[i].name;
+            args[n++] = plan[i].spec;
+        }
+    }
 
     for (i = 0; i < NGX_HTTP_UBT_TELEMETRY_HEADERS; i++) {
         if (ctx->telemetry[i].data) {
@@ -568,7 +597,7 @@ ngx_http_ubt_start_check(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
         }
     }
 
-    ctx->call = ngx_http_ubt_redis_eval(umcf, NGX_HTTP_UBT_SCRIPT_CHECK, 3,
+    ctx->call = ngx_http_ubt_redis_eval(umcf, NGX_HTTP_UBT_SCRIPT_CHECK, 4,
                                         args, n, ngx_http_ubt_check_done,
                                         ctx);
     if (ctx->call == NULL) {
@@ -744,17 +773,50 @@ ngx_http_ubt_check_done(void *data, ngx_http_ubt_redis_rc_e rc,
     }
 
     if (reason == NGX_HTTP_UBT_OK) {
-        if (reply->elements < 5
+        if (reply->elements < 9
             || ngx_http_ubt_copy_element(r, reply, 1, &ctx->plan) != NGX_OK
             || ngx_http_ubt_copy_element(r, reply, 2, &ctx->issued_id)
                != NGX_OK
             || ngx_http_ubt_copy_element(r, reply, 3, &ctx->key_env)
                != NGX_OK
             || ngx_http_ubt_copy_element(r, reply, 4, &ctx->limit)
+               != NGX_OK
+            || ngx_http_ubt_copy_element(r, reply, 5, &ctx->rate_limit)
+               != NGX_OK
+            || ngx_http_ubt_copy_element(r, reply, 6, &ctx->rate_remaining)
+               != NGX_OK
+            || ngx_http_ubt_copy_element(r, reply, 7, &ctx->rate_reset)
+               != NGX_OK
+            || ngx_http_ubt_copy_element(r, reply, 8, &ctx->rate_window)
                != NGX_OK)
         {
             goto unexpected;
         }
+    }
+
+    if (reason == NGX_HTTP_UBT_RATE_LIMIT) {
+        if (reply->elements < 5
+            || ngx_http_ubt_copy_element(r, reply, 1, &ctx->rate_limit)
+               != NGX_OK
+            || ngx_http_ubt_copy_element(r, reply, 2, &ctx->rate_retry)
+               != NGX_OK
+            || ngx_http_ubt_copy_element(r, reply, 3, &ctx->rate_reset)
+               != NGX_OK
+            || ngx_http_ubt_copy_element(r, reply, 4, &ctx->rate_window)
+               != NGX_OK)
+        {
+            goto unexpected;
+        }
+
+        ngx_str_set(&ctx->rate_remaining, "0");
+    }
+
+    /* the script counts in ms; headers and variables count in seconds */
+    if (ctx->rate_limit.len
+        && (ngx_http_ubt_ms_to_seconds(r, &ctx->rate_reset, 0) != NGX_OK
+            || ngx_http_ubt_ms_to_seconds(r, &ctx->rate_window, 1) != NGX_OK))
+    {
+        goto unexpected;
     }
 
     /*
@@ -1032,6 +1094,13 @@ ngx_http_ubt_verdict(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
             }
 
             ctx->identity_set = 1;
+
+            if (ctx->rate_limit.len
+                && ngx_http_ubt_rate_headers(r, ctx, ulcf->rate_headers)
+                   != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
 
             ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                            "ubt accepted user \"%V\", issued id \"%V\"",

@@ -28,7 +28,6 @@ static void ngx_http_ubt_admin_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ubt_admin_parse(ngx_http_request_t *r,
     ngx_http_ubt_ctx_t *ctx, ngx_str_t *body, const char **reason,
     const char **field);
-static ngx_int_t ngx_http_ubt_valid_limit(ngx_str_t *limit);
 static ngx_int_t ngx_http_ubt_admin_action(ngx_http_request_t *r,
     ngx_http_ubt_ctx_t *ctx);
 static void ngx_http_ubt_admin_action_done(void *data,
@@ -260,9 +259,11 @@ static ngx_int_t
 ngx_http_ubt_admin_parse(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
     ngx_str_t *body, const char **reason, const char **field)
 {
-    size_t      i;
-    json_t     *root, *value;
-    ngx_str_t   s;
+    size_t       i;
+    json_t      *root, *value;
+    ngx_str_t    s;
+    ngx_uint_t   count;
+    ngx_msec_t   period;
 
     *reason = "INVALID_FIELD";
     *field = NULL;
@@ -294,11 +295,15 @@ ngx_http_ubt_admin_parse(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
         s.len = json_string_length(value);
 
         if ((*field)[0] == 'p') {
-            if (!ngx_http_ubt_valid_token(&s, 1, NGX_HTTP_UBT_PLAN_MAX_LEN)) {
+            if (!ngx_http_ubt_valid_token(&s, 1, NGX_HTTP_UBT_PLAN_MAX_LEN)
+                || ngx_http_ubt_known_plan(r, &s) != NGX_OK)
+            {
                 goto invalid;
             }
 
-        } else if (ngx_http_ubt_valid_limit(&s) != NGX_OK) {
+        } else if (ngx_http_ubt_parse_rate(&s, &count, &period)
+                   == NGX_DECLINED)
+        {
             goto invalid;
         }
 
@@ -354,63 +359,6 @@ invalid:
                   *field);
 
     json_decref(root);
-
-    return NGX_DECLINED;
-}
-
-
-/*
- * Accepts "unlimited" or "N r/s", "N r/m", "N r/h", "N r/d", with N from 1
- * to 1000000000 and an optional space before "r".
- */
-
-static ngx_int_t
-ngx_http_ubt_valid_limit(ngx_str_t *limit)
-{
-    u_char  *p, *last;
-    size_t   digits;
-
-    if (limit->len == sizeof("unlimited") - 1
-        && ngx_strncasecmp(limit->data, (u_char *) "unlimited", limit->len)
-           == 0)
-    {
-        return NGX_OK;
-    }
-
-    if (limit->len > NGX_HTTP_UBT_LIMIT_MAX_LEN) {
-        return NGX_DECLINED;
-    }
-
-    p = limit->data;
-    last = p + limit->len;
-
-    for (digits = 0; p < last && *p >= '0' && *p <= '9'; p++) {
-        digits++;
-    }
-
-    if (digits == 0 || digits > 10 || limit->data[0] == '0') {
-        return NGX_DECLINED;
-    }
-
-    if (ngx_atoi(limit->data, digits) > 1000000000) {
-        return NGX_DECLINED;
-    }
-
-    if (p < last && *p == ' ') {
-        p++;
-    }
-
-    if (last - p != 3 || (p[0] | 0x20) != 'r' || p[1] != '/') {
-        return NGX_DECLINED;
-    }
-
-    switch (p[2] | 0x20) {
-    case 's':
-    case 'm':
-    case 'h':
-    case 'd':
-        return NGX_OK;
-    }
 
     return NGX_DECLINED;
 }

@@ -316,6 +316,75 @@ ngx_http_ubt_valid_text(ngx_str_t *value, size_t max)
 
 
 /*
+ * Parses a rate: "N r/s", "N r/m", "N r/h" or "N r/d", N from 1 to 10^9,
+ * with an optional space before "r", in any letter case.  Returns NGX_OK
+ * with the count and the period in ms, NGX_DONE for "unlimited", and
+ * NGX_DECLINED for anything else.
+ */
+
+ngx_int_t
+ngx_http_ubt_parse_rate(ngx_str_t *value, ngx_uint_t *count,
+    ngx_msec_t *period)
+{
+    u_char     *p, *last;
+    ngx_int_t   n;
+
+    if (value->len == sizeof("unlimited") - 1
+        && ngx_strncasecmp(value->data, (u_char *) "unlimited", value->len)
+           == 0)
+    {
+        return NGX_DONE;
+    }
+
+    p = value->data;
+    last = p + value->len;
+
+    while (p < last && *p >= '0' && *p <= '9') {
+        p++;
+    }
+
+    if (p == value->data || p - value->data > 10 || value->data[0] == '0') {
+        return NGX_DECLINED;
+    }
+
+    n = ngx_atoi(value->data, p - value->data);
+
+    if (n == NGX_ERROR || n > 1000000000) {
+        return NGX_DECLINED;
+    }
+
+    if (p < last && *p == ' ') {
+        p++;
+    }
+
+    if (last - p != 3 || (p[0] | 0x20) != 'r' || p[1] != '/') {
+        return NGX_DECLINED;
+    }
+
+    switch (p[2] | 0x20) {
+    case 's':
+        *period = 1000;
+        break;
+    case 'm':
+        *period = 60000;
+        break;
+    case 'h':
+        *period = 3600000;
+        break;
+    case 'd':
+        *period = 86400000;
+        break;
+    default:
+        return NGX_DECLINED;
+    }
+
+    *count = (ngx_uint_t) n;
+
+    return NGX_OK;
+}
+
+
+/*
  * Reads a secret from a file at configuration time.  Trailing white space is
  * dropped, so "echo SECRET > file" works.  The secret is never logged.
  */

@@ -474,12 +474,11 @@ ngx_http_ubt_provision_parse(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
         plan.data = (u_char *) json_string_value(value);
         plan.len = json_string_length(value);
 
-        if (!ngx_http_ubt_valid_token(&plan, 1, NGX_HTTP_UBT_PLAN_MAX_LEN)) {
+        if (!ngx_http_ubt_valid_token(&plan, 1, NGX_HTTP_UBT_PLAN_MAX_LEN)
+            || ngx_http_ubt_known_plan(r, &plan) != NGX_OK)
+        {
             goto invalid;
         }
-
-        /* NOTE: any well-formed plan name is stored; plans are not yet
-         * declared in nginx.conf, so a typo creates a new plan */
 
         ctx->plan.data = ngx_pnalloc(r->pool, plan.len);
         if (ctx->plan.data == NULL) {

@@ -15,6 +15,10 @@ typedef struct {
 
 static ngx_int_t ngx_http_ubt_add_request_id(ngx_http_request_t *r,
     json_t *body);
+static ngx_int_t ngx_http_ubt_add_rate_limit(ngx_http_request_t *r,
+    ngx_http_ubt_ctx_t *ctx, json_t *body);
+static ngx_int_t ngx_http_ubt_push_header(ngx_http_request_t *r, char *name,
+    ngx_str_t *value);
 
 
 ngx_str_t  ngx_http_ubt_reason_names[] = {
@@ -32,6 +36,7 @@ ngx_str_t  ngx_http_ubt_reason_names[] = {
     ngx_string("REPLAYED_NONCE"),
     ngx_string("DISCONNECTED"),
     ngx_string("BANNED"),
+    ngx_string("RATE_LIMIT"),
     ngx_string("UNAVAILABLE")
 };
 
@@ -47,6 +52,9 @@ ngx_http_ubt_reason_status(ngx_http_ubt_reason_e reason)
     case NGX_HTTP_UBT_DISCONNECTED:
     case NGX_HTTP_UBT_BANNED:
         return NGX_HTTP_FORBIDDEN;
+
+    case NGX_HTTP_UBT_RATE_LIMIT:
+        return NGX_HTTP_TOO_MANY_REQUESTS;
 
     case NGX_HTTP_UBT_UNAVAILABLE:
         return NGX_HTTP_SERVICE_UNAVAILABLE;
@@ -110,6 +118,12 @@ ngx_http_ubt_send_reject(ngx_http_request_t *r, ngx_http_ubt_reason_e reason)
     if (ctx && ctx->identity_mismatch && reason == NGX_HTTP_UBT_DISCONNECTED) {
         rc |= json_object_set_new(body, "reason",
                                   json_string("IDENTITY_MISMATCH"));
+    }
+
+    if (ctx && reason == NGX_HTTP_UBT_RATE_LIMIT
+        && ngx_http_ubt_add_rate_limit(r, ctx, body) != NGX_OK)
+    {
+        rc = -1;
     }
 
     if (rc != 0) {
@@ -238,6 +252,164 @@ ngx_http_ubt_send_json(ngx_http_request_t *r, ngx_uint_t status,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * Completes a 429 reply: when to retry, in the body and in Retry-After, and
+ * the limit in the body and in the X-RateLimit headers.
+ */
+
+static ngx_int_t
+ngx_http_ubt_add_rate_limit(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
+    json_t *body)
+{
+    int                       rc;
+    ngx_int_t                 ms;
+    ngx_str_t                 seconds;
+    ngx_http_ubt_loc_conf_t  *ulcf;
+
+    ms = ngx_atoi(ctx->rate_retry.data, ctx->rate_retry.len);
+    if (ms == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    seconds = ctx->rate_retry;
+
+    if (ngx_http_ubt_ms_to_seconds(r, &seconds, 1) != NGX_OK
+        || ngx_http_ubt_push_header(r, "Retry-After", &seconds) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = json_object_set_new(body, "retry_after",
+                             json_integer(ngx_atoi(seconds.data,
+                                                   seconds.len)));
+    rc |= json_object_set_new(body, "retry_after_ms", json_integer(ms));
+    rc |= json_object_set_new(body, "limit",
+                              json_integer(ngx_atoi(ctx->rate_limit.data,
+                                                    ctx->rate_limit.len)));
+    rc |= json_object_set_new(body, "remaining", json_integer(0));
+    rc |= json_object_set_new(body, "reset",
+                              json_integer(ngx_atoi(ctx->rate_reset.data,
+                                                    ctx->rate_reset.len)));
+
+    if (rc != 0) {
+        return NGX_ERROR;
+    }
+
+    /* a 429 always says what the limit is, whatever accepted replies say */
+    ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
+
+    return ngx_http_ubt_rate_headers(r, ctx, ulcf->rate_headers
+                                             | NGX_HTTP_UBT_RATE_HEADERS_LEGACY);
+}
+
+
+/*
+ * Adds the rate limit headers of the mode: X-RateLimit-Limit, -Remaining
+ * and -Reset, and the RateLimit-Policy and RateLimit fields of the IETF
+ * draft, as in RateLimit-Policy: "ubt";q=30;w=60 and RateLimit: "ubt";r=29;t=2.
+ */
+
+ngx_int_t
+ngx_http_ubt_rate_headers(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
+    ngx_uint_t mode)
+{
+    u_char     *p;
+    ngx_str_t   policy, state;
+
+    if (mode & NGX_HTTP_UBT_RATE_HEADERS_LEGACY) {
+        if (ngx_http_ubt_push_header(r, "X-RateLimit-Limit", &ctx->rate_limit)
+            != NGX_OK
+            || ngx_http_ubt_push_header(r, "X-RateLimit-Remaining",
+                                        &ctx->rate_remaining)
+               != NGX_OK
+            || ngx_http_ubt_push_header(r, "X-RateLimit-Reset",
+                                        &ctx->rate_reset)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (!(mode & NGX_HTTP_UBT_RATE_HEADERS_IETF)) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, 2 * sizeof("\"ubt\";q=;w=") + 4 * NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    policy.data = p;
+    p = ngx_sprintf(p, "\"ubt\";q=%V;w=%V", &ctx->rate_limit,
+                    &ctx->rate_window);
+    policy.len = p - policy.data;
+
+    state.data = p;
+    p = ngx_sprintf(p, "\"ubt\";r=%V;t=%V", &ctx->rate_remaining,
+                    &ctx->rate_reset);
+    state.len = p - state.data;
+
+    if (ngx_http_ubt_push_header(r, "RateLimit-Policy", &policy) != NGX_OK
+        || ngx_http_ubt_push_header(r, "RateLimit", &state) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ubt_push_header(ngx_http_request_t *r, char *name, ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value = *value;
+
+    return NGX_OK;
+}
+
+
+/* replaces a count of ms with the seconds it spans, rounded up, at least min */
+
+ngx_int_t
+ngx_http_ubt_ms_to_seconds(ngx_http_request_t *r, ngx_str_t *value,
+    ngx_uint_t min)
+{
+    u_char     *p;
+    ngx_int_t   ms, seconds;
+
+    ms = ngx_atoi(value->data, value->len);
+    if (ms == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    seconds = (ms + 999) / 1000;
+
+    if (seconds < (ngx_int_t) min) {
+        seconds = min;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->data = p;
+    value->len = ngx_sprintf(p, "%i", seconds) - p;
+
+    return NGX_OK;
 }
 
 

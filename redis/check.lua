@@ -99,9 +99,22 @@ local limit, remaining, reset, window = '', '', '', ''
 if count and count > 0 and period and burst and burst > 0 then
     local interval = period * 1000 / count
     local capacity = burst * interval
-    local tat = tonumber(redis.call('GET', KEYS[4])) or now_us
+    local rate = count .. '/' .. period .. '/' .. burst
 
-    if tat < now_us then
+    -- the state names its rate, so that a new plan or override starts
+    -- from a fresh state on the next request
+    local state = redis.call('GET', KEYS[4])
+    local tat
+
+    if state then
+        local stored, stored_rate = string.match(state, '^(%d+) (.+)$')
+
+        if stored_rate == rate then
+            tat = tonumber(stored)
+        end
+    end
+
+    if not tat or tat < now_us then
         tat = now_us
     end
 
@@ -116,8 +129,8 @@ if count and count > 0 and period and burst and burst > 0 then
     end
 
     local ttl = math.ceil((new_tat - now_us) / 1000)
-    redis.call('SET', KEYS[4], string.format('%.0f', new_tat), 'PX',
-               math.max(ttl, 1))
+    redis.call('SET', KEYS[4], string.format('%.0f %s', new_tat, rate),
+               'PX', math.max(ttl, 1))
 
     limit = tostring(burst)
     remaining = tostring(math.floor((capacity - (new_tat - now_us)) / interval

@@ -16,6 +16,7 @@ use Compress::Zlib ();
 use Digest::SHA qw(sha256 sha256_hex hmac_sha256_hex);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
+use POSIX ();
 use Time::HiRes ();
 
 our $SigningSecret = 'test-signing-secret-6d1f0c2a9b7e4d35';
@@ -106,16 +107,18 @@ _EOC_
 }
 
 
-# Gives every block without its own http_config and config the shared ones.
-# Call it before run_tests().
+# Gives every block without its own http_config and config the shared ones,
+# or the http_config given.  Call it before run_tests().
 
 sub use_defaults {
-    my ($config) = @_;
+    my ($config, $http_config) = @_;
+
+    $http_config //= $HttpConfig;
 
     main::add_block_preprocessor(sub {
         my ($block) = @_;
 
-        $block->set_value('http_config', $HttpConfig)
+        $block->set_value('http_config', $http_config)
             unless defined $block->http_config;
         $block->set_value('config', $config)
             unless defined $block->config;
@@ -125,11 +128,14 @@ sub use_defaults {
 
 # Starts, once per test file, a second nginx gateway on the same Redis,
 # listening on a unix socket; the main one reaches it through a location
-# that proxies to that socket.  It is stopped by its PID when the file ends.
+# that proxies to that socket.  $extra_http goes into its http block.  It
+# is stopped by its PID when the file ends.
 
 my $SecondPid;
 
 sub second_gateway {
+    my ($extra_http) = @_;
+
     my $dir = $ENV{TEST_NGINX_UBT_DIR};
 
     return "$dir/second.sock" if $SecondPid;
@@ -159,6 +165,7 @@ http {
     client_body_temp_path $dir/second/body;
     proxy_temp_path $dir/second/proxy;
 $GatewayHttpConfig
+@{[ $extra_http // '' ]}
     server {
         listen unix:$dir/second.sock;
 
@@ -201,6 +208,72 @@ END {
             Time::HiRes::sleep(0.1);
         }
     }
+}
+
+
+# Sends the requests [uri, headers] of @$requests at the same moment, each
+# on its own connection to 127.0.0.1:$port, and returns the status codes.
+# The children connect first and send only when all are connected.
+
+sub burst {
+    my ($port, $requests) = @_;
+
+    my (@pids, @readers);
+    pipe(my $go_reader, my $go_writer) or die "pipe failed: $!\n";
+
+    for my $request (@$requests) {
+        my ($uri, $h) = @$request;
+
+        pipe(my $reader, my $writer) or die "pipe failed: $!\n";
+
+        my $pid = fork() // die "fork failed: $!\n";
+
+        if ($pid == 0) {
+            close $reader;
+            close $go_writer;
+
+            my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                             PeerPort => $port,
+                                             Proto => 'tcp')
+                or POSIX::_exit(1);
+
+            # blocks until the parent closes its end: the starting signal
+            my $ignored = <$go_reader>;
+
+            (my $lines = $h) =~ s/\n/\r\n/g;
+            print $sock "GET $uri HTTP/1.1\r\nHost: localhost\r\n"
+                        . "Connection: close\r\n$lines\r\n";
+
+            my $status = <$sock> // '';
+            my ($code) = $status =~ m{^HTTP/1\.[01] (\d{3})};
+            print $writer(($code // 0) . "\n");
+            close $writer;
+
+            POSIX::_exit(0);
+        }
+
+        close $writer;
+        push @pids, $pid;
+        push @readers, $reader;
+    }
+
+    close $go_reader;
+    Time::HiRes::sleep(0.2);
+    close $go_writer;
+
+    my @codes = map { my $c = readline($_) // "0\n"; chomp $c; $c } @readers;
+
+    waitpid($_, 0) for @pids;
+
+    return @codes;
+}
+
+
+sub server_port {
+    my $port = $ENV{TEST_NGINX_CLIENT_PORT} || $ENV{TEST_NGINX_SERVER_PORT}
+               || $ENV{TEST_NGINX_PORT} || 1984;
+    $port =~ s/.*://;
+    return $port;
 }
 
 

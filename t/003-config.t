@@ -459,7 +459,162 @@ GET /t
 
 
 
-=== TEST 28: audit stream too short
+=== TEST 28: rate per week
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+    ubt_plan FREE 30r/w;
+--- config
+    location /t {
+        ubt on;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+invalid rate "30r/w" of plan "FREE"
+
+
+
+=== TEST 29: zero rate
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+    ubt_plan FREE 0r/s;
+--- config
+    location /t {
+        ubt on;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+invalid rate "0r/s" of plan "FREE"
+
+
+
+=== TEST 30: rate that is a word
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+    ubt_plan FREE lots;
+--- config
+    location /t {
+        ubt on;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+invalid rate "lots" of plan "FREE"
+
+
+
+=== TEST 31: burst of an unlimited plan
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+    ubt_plan FREE 1r/s;
+    ubt_plan MAX unlimited burst=5;
+--- config
+    location /t {
+        ubt on;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+invalid parameter "burst=5" of plan "MAX"
+
+
+
+=== TEST 32: zero burst
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+    ubt_plan FREE 10r/s burst=0;
+--- config
+    location /t {
+        ubt on;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+invalid parameter "burst=0" of plan "FREE"
+
+
+
+=== TEST 33: plan defined twice
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+    ubt_plan FREE 10r/s;
+    ubt_plan free 20r/s;
+--- config
+    location /t {
+        ubt on;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+plan "FREE" is defined twice
+
+
+
+=== TEST 34: default plan not defined
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+    ubt_plan PRO 10r/s;
+--- config
+    location /t {
+        ubt on;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+default plan "FREE" is not defined by "ubt_plan"
+
+
+
+=== TEST 35: plan in a location
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+--- config
+    location /t {
+        ubt on;
+        ubt_plan FREE 1r/s;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+"ubt_plan" directive is not allowed here
+
+
+
+=== TEST 36: invalid rate limit header mode
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+--- config
+    location /t {
+        ubt on;
+        ubt_rate_limit_headers draft;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+invalid value "draft"
+
+
+
+=== TEST 37: audit stream too short
 --- http_config
     ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
@@ -476,7 +631,7 @@ value must be between 100 and 100000000
 
 
 
-=== TEST 29: host name resolved at startup
+=== TEST 38: host name resolved at startup
 --- http_config
     ubt_redis localhost:$TEST_NGINX_REDIS_PORT;
 --- config
@@ -493,7 +648,7 @@ GET /t
 
 
 
-=== TEST 30: database selected
+=== TEST 39: database selected
 --- http_config
     ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT db=3;
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
@@ -523,7 +678,7 @@ ubt rejected request: UNKNOWN_KEY
 
 
 
-=== TEST 31: secret readable by all users
+=== TEST 40: secret readable by all users
 --- http_config
     ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/readable.secret;

@@ -34,7 +34,7 @@ repeat_each(1);
 
 # four checks a request (status, body or headers, two error-log patterns),
 # plus the extra headers that some blocks check
-plan tests => repeat_each() * (4 * blocks() + 4 * 22 + 14);
+plan tests => repeat_each() * (4 * blocks() + 4 * 25 + 15);
 
 no_long_string();
 no_shuffle();
@@ -354,7 +354,53 @@ X-RateLimit-Remaining: 9
 
 
 
-=== TEST 14: IETF fields instead of the legacy ones
+=== TEST 14: plan exhausted on the second gateway
+--- init
+UbtTest::flush();
+UbtTest::second_gateway("    ubt_plan FREE 3r/m;\n    ubt_plan PRO 600r/m burst=5;\n");
+UbtTest::flush();
+UbtTest::seed('965', UbtTest::key('live', 'u965'));
+--- request eval
+["GET /second/v1/me",
+ "GET /second/v1/me",
+ "GET /second/v1/me",
+ "GET /second/v1/me"]
+--- more_headers eval
+[UbtTest::headers(key => UbtTest::key('live', 'u965'), user => '965'),
+ UbtTest::headers(key => UbtTest::key('live', 'u965'), user => '965'),
+ UbtTest::headers(key => UbtTest::key('live', 'u965'), user => '965'),
+ UbtTest::headers(key => UbtTest::key('live', 'u965'), user => '965')]
+--- error_code eval
+[200, 200, 200, 429]
+--- response_body_like eval
+[qr/^user=965\n/,
+ qr/^user=965\n/,
+ qr/^user=965\n/,
+ qr/"limit":3,/]
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 15: plan changed by nginx -s reload
+--- init
+UbtTest::reload_second_gateway("    ubt_plan FREE 10r/m;\n    ubt_plan PRO 600r/m burst=5;\n");
+--- request
+GET /second/v1/me
+--- more_headers eval
+UbtTest::headers(key => UbtTest::key('live', 'u965'), user => '965')
+--- error_code: 200
+--- response_headers
+X-RateLimit-Limit: 10
+X-RateLimit-Remaining: 9
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 16: IETF fields instead of the legacy ones
 --- config
     location /api/ {
         ubt on;
@@ -379,7 +425,7 @@ RateLimit: "ubt";r=2;t=20
 
 
 
-=== TEST 15: no limit headers when turned off
+=== TEST 17: no limit headers when turned off
 --- config
     location /api/ {
         ubt on;
@@ -403,7 +449,7 @@ UbtTest::headers(key => UbtTest::key('live', 'u962'), user => '962')
 
 
 
-=== TEST 16: exact under concurrency through one gateway
+=== TEST 18: exact under concurrency through one gateway
 --- init
 UbtTest::flush();
 UbtTest::seed('963', UbtTest::key('live', 'u963'), plan => 'PRO');
@@ -424,7 +470,7 @@ UbtTest::headers(key => UbtTest::key('live', 'u963'), user => '963')
 
 
 
-=== TEST 17: exact under concurrency through two gateways
+=== TEST 19: exact under concurrency through two gateways
 --- init
 UbtTest::second_gateway("    ubt_plan FREE 3r/m;\n    ubt_plan PRO 600r/m burst=5;\n");
 UbtTest::flush();

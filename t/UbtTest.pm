@@ -151,7 +151,7 @@ sub second_gateway {
         or die "cannot write $dir/second/nginx.conf: $!\n";
     print $fh <<"_EOC_";
 ${modules}${user}daemon on;
-master_process off;
+master_process on;
 worker_processes 1;
 pid $dir/second/nginx.pid;
 error_log $dir/second/logs/error.log debug;
@@ -196,6 +196,32 @@ _EOC_
     close $fh;
 
     return "$dir/second.sock";
+}
+
+
+# Rewrites the second gateway's configuration with $extra_http in its http
+# block and reloads it with HUP, as an operator would after an edit.
+
+sub reload_second_gateway {
+    my ($extra_http) = @_;
+
+    my $dir = $ENV{TEST_NGINX_UBT_DIR};
+
+    die "the second gateway is not running\n" unless $SecondPid;
+
+    my $conf = do { local (@ARGV, $/) = "$dir/second/nginx.conf"; <> };
+    $conf =~ s/(\n\s*ubt_plan [^\n]*)+//g;
+    $conf =~ s/(\n    server \{\n        listen unix:)/\n$extra_http$1/;
+
+    open my $fh, '>', "$dir/second/nginx.conf"
+        or die "cannot write $dir/second/nginx.conf: $!\n";
+    print $fh $conf;
+    close $fh;
+
+    kill 'HUP', $SecondPid or die "cannot signal the second gateway: $!\n";
+
+    # a single process reloads in its event loop; give it a moment
+    Time::HiRes::sleep(0.5);
 }
 
 

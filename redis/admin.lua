@@ -4,6 +4,7 @@
 -- KEYS[1]  user record (hash)
 -- KEYS[2]  digests of the user's earlier keys (sorted set)
 -- KEYS[3]  the user's audit trail (stream)
+-- KEYS[4]  the user's rate limit state (string)
 -- ARGV[1]  action: revoke, disconnect, ban, reconnect, plan, limit or
 --          limit_clear
 -- ARGV[2]  the new plan or limit, or "" for the other actions
@@ -53,14 +54,17 @@ elseif action == 'reconnect' then
 
 elseif action == 'plan' then
     redis.call('HSET', KEYS[1], 'plan', ARGV[2])
+    redis.call('DEL', KEYS[4])
     reason = ARGV[2]
 
 elseif action == 'limit' then
     redis.call('HSET', KEYS[1], 'limit', ARGV[2])
+    redis.call('DEL', KEYS[4])
     reason = ARGV[2]
 
 elseif action == 'limit_clear' then
     redis.call('HDEL', KEYS[1], 'limit')
+    redis.call('DEL', KEYS[4])
 
 else
     return redis.error_reply('unknown action ' .. action)

@@ -59,6 +59,10 @@ static ngx_http_ubt_admin_action_t  ngx_http_ubt_admin_actions[] = {
 };
 
 
+/* the index of prev_expires in the list below */
+#define NGX_HTTP_UBT_PREV_EXPIRES     10
+
+
 /* the user record's fields that GET /users/{id} returns, in this order */
 static char  *ngx_http_ubt_user_fields[] = {
     "status", "status_reason", "plan", "limit", "issued_id", "env",
@@ -368,7 +372,7 @@ static ngx_int_t
 ngx_http_ubt_admin_action(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
 {
     u_char                    *p;
-    ngx_str_t                  args[10];
+    ngx_str_t                  args[11];
     ngx_http_ubt_loc_conf_t   *ulcf;
     ngx_http_ubt_user_keys_t   keys;
     ngx_http_ubt_main_conf_t  *umcf;
@@ -380,7 +384,8 @@ ngx_http_ubt_admin_action(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    p = ngx_pnalloc(r->pool, keys.record.len + sizeof(":rl") - 1
+                             + NGX_INT_T_LEN);
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -388,19 +393,25 @@ ngx_http_ubt_admin_action(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
     args[0] = keys.record;
     args[1] = keys.revoked;
     args[2] = keys.audit;
-    args[3] = ctx->action;
-    args[4] = ctx->value;
-    args[5] = ctx->user_id;
-    args[6] = r->connection->addr_text;
-    args[7] = ctx->note;
 
-    args[8].data = p;
-    args[8].len = ngx_sprintf(p, "%ui", ulcf->audit_max_len) - p;
+    /* a new plan or limit starts from a fresh rate limit state */
+    args[3].data = p;
+    p = ngx_sprintf(p, "%V:rl", &keys.record);
+    args[3].len = p - args[3].data;
 
-    ngx_str_set(&args[9], NGX_HTTP_UBT_REVOKED_KEEP);
+    args[4] = ctx->action;
+    args[5] = ctx->value;
+    args[6] = ctx->user_id;
+    args[7] = r->connection->addr_text;
+    args[8] = ctx->note;
 
-    ctx->call = ngx_http_ubt_redis_eval(umcf, NGX_HTTP_UBT_SCRIPT_ADMIN, 3,
-                                        args, 10,
+    args[9].data = p;
+    args[9].len = ngx_sprintf(p, "%ui", ulcf->audit_max_len) - p;
+
+    ngx_str_set(&args[10], NGX_HTTP_UBT_REVOKED_KEEP);
+
+    ctx->call = ngx_http_ubt_redis_eval(umcf, NGX_HTTP_UBT_SCRIPT_ADMIN, 4,
+                                        args, 11,
                                         ngx_http_ubt_admin_action_done, ctx);
     if (ctx->call == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -462,6 +473,9 @@ ngx_http_ubt_admin_action_done(void *data, ngx_http_ubt_redis_rc_e rc,
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "ubt admin %V for user \"%V\"", &ctx->action,
                   &ctx->user_id);
+
+    ctx->done = 1;
+    ctx->reason = NGX_HTTP_UBT_OK;
 
     body = json_object();
     if (body == NULL) {
@@ -556,7 +570,8 @@ ngx_http_ubt_admin_user_done(void *data, ngx_http_ubt_redis_rc_e rc,
     char                *name;
     json_t              *body, *telemetry, *value;
     ngx_int_t            n;
-    ngx_uint_t           i;
+    ngx_uint_t           i, expired;
+    ngx_time_t          *tp;
     redisReply          *e;
     ngx_http_request_t  *r;
 
@@ -600,11 +615,21 @@ ngx_http_ubt_admin_user_done(void *data, ngx_http_ubt_redis_rc_e rc,
     err |= json_object_set_new(body, "user_id",
                json_stringn((char *) ctx->user_id.data, ctx->user_id.len));
 
+    /* a grace period that has ended is no longer part of the record */
+    tp = ngx_timeofday();
+    e = reply->element[NGX_HTTP_UBT_PREV_EXPIRES];
+
+    expired = (e->type == REDIS_REPLY_STRING
+               && ngx_atoi((u_char *) e->str, e->len)
+                  < (ngx_int_t) tp->sec * 1000 + (ngx_int_t) tp->msec);
+
     for (i = 0; ngx_http_ubt_user_fields[i]; i++) {
         name = ngx_http_ubt_user_fields[i];
         e = reply->element[i];
 
-        if (e->type != REDIS_REPLY_STRING) {
+        if (e->type != REDIS_REPLY_STRING
+            || (expired && ngx_strncmp(name, "prev_", 5) == 0))
+        {
             value = json_null();
 
         } else if (ngx_strstr(name, "_at") || ngx_strcmp(name, "last_seen") == 0
@@ -634,6 +659,9 @@ ngx_http_ubt_admin_user_done(void *data, ngx_http_ubt_redis_rc_e rc,
     if (err) {
         goto failed;
     }
+
+    ctx->done = 1;
+    ctx->reason = NGX_HTTP_UBT_OK;
 
     ngx_http_ubt_content_done(r, ngx_http_ubt_send_json(r, NGX_HTTP_OK,
                                                         body));
@@ -791,6 +819,9 @@ ngx_http_ubt_admin_audit_done(void *data, ngx_http_ubt_redis_rc_e rc,
     if (err) {
         goto failed;
     }
+
+    ctx->done = 1;
+    ctx->reason = NGX_HTTP_UBT_OK;
 
     ngx_http_ubt_content_done(r, ngx_http_ubt_send_json(r, NGX_HTTP_OK,
                                                         body));

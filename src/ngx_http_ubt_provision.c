@@ -205,12 +205,16 @@ ngx_http_ubt_check_token(ngx_http_request_t *r,
 {
     ngx_str_t         *token, *scope;
     ngx_uint_t         i;
+    const char        *what;
     ngx_list_part_t   *part;
     ngx_table_elt_t   *h;
     u_char             digest[NGX_HTTP_UBT_DIGEST_LEN];
 
     token = NULL;
     scope = NULL;
+
+    /* names the kind of call in the log lines */
+    what = ulcf->admin ? "admin call" : "provisioning";
 
     part = &r->headers_in.headers.part;
     h = part->elts;
@@ -234,8 +238,8 @@ ngx_http_ubt_check_token(ngx_http_request_t *r,
         {
             if (token) {
                 ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                              "ubt provisioning rejected: "
-                              "duplicate X-UBT-PROVISION header");
+                              "ubt %s rejected: "
+                              "duplicate X-UBT-PROVISION header", what);
                 return NGX_HTTP_UNAUTHORIZED;
             }
 
@@ -253,8 +257,8 @@ ngx_http_ubt_check_token(ngx_http_request_t *r,
 
     if (token == NULL || token->len == 0) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ubt provisioning rejected: "
-                      "no X-UBT-PROVISION header");
+                      "ubt %s rejected: "
+                      "no X-UBT-PROVISION header", what);
         return NGX_HTTP_UNAUTHORIZED;
     }
 
@@ -265,7 +269,7 @@ ngx_http_ubt_check_token(ngx_http_request_t *r,
         != 0)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ubt provisioning rejected: wrong provisioning token");
+                      "ubt %s rejected: wrong provisioning token", what);
         return NGX_HTTP_UNAUTHORIZED;
     }
 
@@ -277,8 +281,9 @@ ngx_http_ubt_check_token(ngx_http_request_t *r,
                != 0))
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ubt provisioning rejected: "
-                      "X-UBT-SCOPE is not \"PROVISION\" or was sent twice");
+                      "ubt %s rejected: "
+                      "X-UBT-SCOPE is not \"PROVISION\" or was sent twice",
+                      what);
         return NGX_HTTP_BAD_REQUEST;
     }
 
@@ -762,7 +767,7 @@ ngx_http_ubt_provision_issued(void *data, ngx_http_ubt_redis_rc_e rc,
 
     ngx_http_ubt_audit_copy(umcf, ulcf->audit_max_len, reply, 2);
 
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "ubt issued a %V key for user \"%V\", issued id \"%V\"",
                   &ctx->key_env, &ctx->user_id, &ctx->issued_id);
 

@@ -21,7 +21,7 @@ repeat_each(1);
 
 # four checks a request (status, body, two error-log patterns), plus the
 # Allow header of one block
-plan tests => repeat_each() * (4 * blocks() + 4 * 20 + 1);
+plan tests => repeat_each() * (4 * blocks() + 4 * 21 + 1);
 
 no_long_string();
 no_shuffle();
@@ -130,14 +130,18 @@ UbtTest::redis('HSET', 'ubt:{u:703}', 'digest', Digest::SHA::sha256_hex(UbtTest:
               'prev_issued_id', '01JOLDKEY0000000000000000', 'prev_expires', UbtTest::now_ms() - 1);
 UbtTest::revoke('703', UbtTest::key('live', 'u703'));
 --- request eval
-"GET /api/v1/me"
+["GET /api/v1/me",
+ "GET /ubt/admin/users/703"]
 --- more_headers eval
-UbtTest::headers(key => UbtTest::key('live', 'u703'), user => '703')
---- error_code: 401
---- response_body_like: "reason":"REVOKED_KEY"
---- error_log
-ubt rejected request: REVOKED_KEY
+[UbtTest::headers(key => UbtTest::key('live', 'u703'), user => '703'),
+ "X-UBT-PROVISION: $UbtTest::ProvisionSecret\n"]
+--- error_code eval
+[401, 200]
+--- response_body_like eval
+[qr/"reason":"REVOKED_KEY"/,
+ qr/"prev_issued_id":null,"prev_expires":null/]
 --- no_error_log
+[error]
 [alert]
 
 
@@ -714,6 +718,6 @@ UbtTest::seed('727', UbtTest::key('live', 'u727'));
 --- error_code: 401
 --- response_body_like: "status":"UNAUTHORIZED"
 --- error_log
-ubt provisioning rejected: wrong provisioning token
+ubt admin call rejected: wrong provisioning token
 --- no_error_log
 [alert]

@@ -34,7 +34,7 @@ repeat_each(1);
 
 # four checks a request (status, body or headers, two error-log patterns),
 # plus the extra headers that some blocks check
-plan tests => repeat_each() * (4 * blocks() + 4 * 25 + 15);
+plan tests => repeat_each() * (4 * blocks() + 4 * 28 + 16);
 
 no_long_string();
 no_shuffle();
@@ -257,7 +257,49 @@ UbtTest::seed('957', UbtTest::key('live', 'u957'));
 
 
 
-=== TEST 10: undefined plan refused by the API
+=== TEST 10: plan changed back starts fresh
+--- init
+UbtTest::flush();
+UbtTest::seed('966', UbtTest::key('live', 'u966'), plan => 'PRO');
+--- request eval
+["GET /api/v1/me",
+ "PUT /ubt/admin/users/966/plan\n{\"plan\": \"MAX\"}",
+ "PUT /ubt/admin/users/966/plan\n{\"plan\": \"PRO\"}",
+ "GET /api/v1/me"]
+--- more_headers eval
+[UbtTest::headers(key => UbtTest::key('live', 'u966'), user => '966'),
+ "X-UBT-PROVISION: $UbtTest::ProvisionSecret\n",
+ "X-UBT-PROVISION: $UbtTest::ProvisionSecret\n",
+ UbtTest::headers(key => UbtTest::key('live', 'u966'), user => '966')]
+--- error_code eval
+[200, 200, 200, 200]
+--- response_body_like eval
+[qr/^user=966\n/,
+ qr/"plan":"MAX"/,
+ qr/"plan":"PRO"/,
+ qr/^user=966\n/]
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 11: fresh state after the plan changed back
+--- request
+GET /api/v1/me
+--- more_headers eval
+UbtTest::headers(key => UbtTest::key('live', 'u966'), user => '966')
+--- error_code: 200
+--- response_headers
+X-RateLimit-Limit: 5
+X-RateLimit-Remaining: 3
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 12: undefined plan refused by the API
 --- init
 UbtTest::flush();
 UbtTest::seed('958', UbtTest::key('live', 'u958'));
@@ -278,7 +320,7 @@ UbtTest::seed('958', UbtTest::key('live', 'u958'));
 
 
 
-=== TEST 11: plan dropped from nginx.conf falls back to the default
+=== TEST 13: plan dropped from nginx.conf falls back to the default
 --- init
 UbtTest::flush();
 UbtTest::seed('959', UbtTest::key('live', 'u959'), plan => 'GONE');
@@ -305,7 +347,7 @@ UbtTest::seed('959', UbtTest::key('live', 'u959'), plan => 'GONE');
 
 
 
-=== TEST 12: plan exhausted before a reload
+=== TEST 14: plan exhausted before a reload
 --- init
 UbtTest::flush();
 UbtTest::seed('960', UbtTest::key('live', 'u960'));
@@ -332,7 +374,7 @@ UbtTest::seed('960', UbtTest::key('live', 'u960'));
 
 
 
-=== TEST 13: plan changed by a reload
+=== TEST 15: plan changed by a reload
 --- http_config eval
 $UbtTest::HttpConfig . "ubt_plan FREE 10r/m;\n"
 --- init
@@ -354,7 +396,7 @@ X-RateLimit-Remaining: 9
 
 
 
-=== TEST 14: plan exhausted on the second gateway
+=== TEST 16: plan exhausted on the second gateway
 --- init
 UbtTest::flush();
 UbtTest::second_gateway("    ubt_plan FREE 3r/m;\n    ubt_plan PRO 600r/m burst=5;\n");
@@ -383,7 +425,7 @@ UbtTest::seed('965', UbtTest::key('live', 'u965'));
 
 
 
-=== TEST 15: plan changed by nginx -s reload
+=== TEST 17: plan changed by nginx -s reload
 --- init
 UbtTest::reload_second_gateway("    ubt_plan FREE 10r/m;\n    ubt_plan PRO 600r/m burst=5;\n");
 --- request
@@ -400,7 +442,7 @@ X-RateLimit-Remaining: 9
 
 
 
-=== TEST 16: IETF fields instead of the legacy ones
+=== TEST 18: IETF fields instead of the legacy ones
 --- config
     location /api/ {
         ubt on;
@@ -425,7 +467,7 @@ RateLimit: "ubt";r=2;t=20
 
 
 
-=== TEST 17: no limit headers when turned off
+=== TEST 19: no limit headers when turned off
 --- config
     location /api/ {
         ubt on;
@@ -449,7 +491,7 @@ UbtTest::headers(key => UbtTest::key('live', 'u962'), user => '962')
 
 
 
-=== TEST 18: exact under concurrency through one gateway
+=== TEST 20: exact under concurrency through one gateway
 --- init
 UbtTest::flush();
 UbtTest::seed('963', UbtTest::key('live', 'u963'), plan => 'PRO');
@@ -470,7 +512,7 @@ UbtTest::headers(key => UbtTest::key('live', 'u963'), user => '963')
 
 
 
-=== TEST 19: exact under concurrency through two gateways
+=== TEST 21: exact under concurrency through two gateways
 --- init
 UbtTest::second_gateway("    ubt_plan FREE 3r/m;\n    ubt_plan PRO 600r/m burst=5;\n");
 UbtTest::flush();

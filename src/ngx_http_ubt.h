@@ -248,6 +248,8 @@ ngx_int_t ngx_http_ubt_method_not_allowed(ngx_http_request_t *r,
 ngx_int_t ngx_http_ubt_content_redis_failed(ngx_http_ubt_ctx_t *ctx,
     ngx_http_ubt_redis_rc_e rc, ngx_uint_t level);
 void ngx_http_ubt_content_done(ngx_http_request_t *r, ngx_int_t rc);
+ngx_int_t ngx_http_ubt_send_unavailable(ngx_http_request_t *r,
+    ngx_uint_t level);
 ngx_int_t ngx_http_ubt_json_user_id(ngx_http_request_t *r, json_t *value,
     ngx_str_t *user_id);
 ngx_int_t ngx_http_ubt_valid_text(ngx_str_t *value, size_t max);

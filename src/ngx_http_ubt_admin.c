@@ -414,11 +414,7 @@ ngx_http_ubt_admin_action(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
                                         args, 11,
                                         ngx_http_ubt_admin_action_done, ctx);
     if (ctx->call == NULL) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ubt request failed: UNAVAILABLE, "
-                      "redis is not connected");
-
-        return ngx_http_ubt_send_reject(r, NGX_HTTP_UBT_UNAVAILABLE);
+        return ngx_http_ubt_send_unavailable(r, NGX_LOG_ERR);
     }
 
     return NGX_OK;
@@ -541,11 +537,7 @@ ngx_http_ubt_admin_user(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
     ctx->call = ngx_http_ubt_redis_command(umcf, args, 2 + n,
                                            ngx_http_ubt_admin_user_done, ctx);
     if (ctx->call == NULL) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ubt request failed: UNAVAILABLE, "
-                      "redis is not connected");
-
-        return ngx_http_ubt_send_reject(r, NGX_HTTP_UBT_UNAVAILABLE);
+        return ngx_http_ubt_send_unavailable(r, NGX_LOG_ERR);
     }
 
     r->main->count++;
@@ -760,11 +752,7 @@ ngx_http_ubt_admin_audit(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
                                            ngx_http_ubt_admin_audit_done,
                                            ctx);
     if (ctx->call == NULL) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ubt request failed: UNAVAILABLE, "
-                      "redis is not connected");
-
-        return ngx_http_ubt_send_reject(r, NGX_HTTP_UBT_UNAVAILABLE);
+        return ngx_http_ubt_send_unavailable(r, NGX_LOG_ERR);
     }
 
     r->main->count++;

@@ -170,11 +170,7 @@ ngx_http_ubt_log_update_body(ngx_http_request_t *r)
     ctx->call = ngx_http_ubt_redis_command(umcf, args, n,
                                            ngx_http_ubt_log_update_done, ctx);
     if (ctx->call == NULL) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ubt request failed: UNAVAILABLE, "
-                      "redis is not connected");
-
-        rc = ngx_http_ubt_send_reject(r, NGX_HTTP_UBT_UNAVAILABLE);
+        rc = ngx_http_ubt_send_unavailable(r, NGX_LOG_ERR);
         ngx_http_finalize_request(r, rc);
     }
 }

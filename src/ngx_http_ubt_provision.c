@@ -338,11 +338,7 @@ ngx_http_ubt_provision_body(ngx_http_request_t *r)
                                            ngx_http_ubt_provision_mapped, ctx);
 
     if (ctx->call == NULL) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ubt request failed: UNAVAILABLE, "
-                      "redis is not connected");
-
-        rc = ngx_http_ubt_send_reject(r, NGX_HTTP_UBT_UNAVAILABLE);
+        rc = ngx_http_ubt_send_unavailable(r, NGX_LOG_ERR);
         ngx_http_finalize_request(r, rc);
     }
 }
@@ -816,6 +812,21 @@ ngx_http_ubt_provision_reply(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
 
 
 /*
+ * Answers 503 for a call that Redis could not take because it is not
+ * connected; the connection logs its own failures, this logs the request.
+ */
+
+ngx_int_t
+ngx_http_ubt_send_unavailable(ngx_http_request_t *r, ngx_uint_t level)
+{
+    ngx_log_error(level, r->connection->log, 0,
+                  "ubt request failed: UNAVAILABLE, redis is not connected");
+
+    return ngx_http_ubt_send_reject(r, NGX_HTTP_UBT_UNAVAILABLE);
+}
+
+
+/*
  * Detaches the finished call.  When Redis failed or timed out, logs it at
  * the level given, answers 503 and returns 1.
  */
@@ -892,11 +903,7 @@ ngx_http_ubt_health_handler(ngx_http_request_t *r)
     if (ctx->call == NULL) {
         ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
 
-        ngx_log_error(ulcf->log_level, r->connection->log, 0,
-                      "ubt request failed: UNAVAILABLE, "
-                      "redis is not connected");
-
-        return ngx_http_ubt_send_reject(r, NGX_HTTP_UBT_UNAVAILABLE);
+        return ngx_http_ubt_send_unavailable(r, ulcf->log_level);
     }
 
     r->main->count++;

@@ -260,11 +260,11 @@ UbtTest::seed('957', UbtTest::key('live', 'u957'));
 === TEST 10: plan changed back starts fresh
 --- init
 UbtTest::flush();
-UbtTest::seed('966', UbtTest::key('live', 'u966'), plan => 'PRO');
+UbtTest::seed('966', UbtTest::key('live', 'u966'));
 --- request eval
 ["GET /api/v1/me",
  "PUT /ubt/admin/users/966/plan\n{\"plan\": \"MAX\"}",
- "PUT /ubt/admin/users/966/plan\n{\"plan\": \"PRO\"}",
+ "PUT /ubt/admin/users/966/plan\n{\"plan\": \"FREE\"}",
  "GET /api/v1/me"]
 --- more_headers eval
 [UbtTest::headers(key => UbtTest::key('live', 'u966'), user => '966'),
@@ -276,7 +276,7 @@ UbtTest::seed('966', UbtTest::key('live', 'u966'), plan => 'PRO');
 --- response_body_like eval
 [qr/^user=966\n/,
  qr/"plan":"MAX"/,
- qr/"plan":"PRO"/,
+ qr/"plan":"FREE"/,
  qr/^user=966\n/]
 --- no_error_log
 [error]
@@ -291,8 +291,8 @@ GET /api/v1/me
 UbtTest::headers(key => UbtTest::key('live', 'u966'), user => '966')
 --- error_code: 200
 --- response_headers
-X-RateLimit-Limit: 5
-X-RateLimit-Remaining: 3
+X-RateLimit-Limit: 3
+X-RateLimit-Remaining: 1
 --- no_error_log
 [error]
 [alert]

@@ -303,6 +303,115 @@ sub server_port {
 }
 
 
+# A Redis of the test's own, which a test may stop, kill and start again.
+# It keeps an append-only file, so its data outlives a restart.
+
+my %Private;
+
+sub private_redis_port {
+    unless ($Private{port}) {
+        my $probe = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                          LocalPort => 0, Listen => 1)
+            or die "cannot find a free port on 127.0.0.1: $!\n";
+        $Private{port} = $probe->sockport;
+        close $probe;
+    }
+
+    return $Private{port};
+}
+
+
+sub private_redis_start {
+    my $dir = "$ENV{TEST_NGINX_UBT_DIR}/private-redis";
+    my $port = private_redis_port();
+
+    mkdir $dir;
+
+    system('redis-server', '--port', $port, '--bind', '127.0.0.1',
+           '--save', '', '--appendonly', 'yes', '--appendfsync', 'always',
+           '--dir', $dir, '--daemonize', 'yes',
+           '--pidfile', "$dir/redis.pid", '--logfile', "$dir/redis.log") == 0
+        or die "redis-server on port $port failed to start\n";
+
+    for (1 .. 100) {
+        my $pong = eval { private_redis('PING') };
+        if (defined $pong && $pong eq 'PONG') {
+            open my $fh, '<', "$dir/redis.pid" or die "no redis pid file\n";
+            chomp($Private{pid} = <$fh>);
+            return;
+        }
+        Time::HiRes::sleep(0.05);
+    }
+
+    die "redis-server on port $port did not answer\n";
+}
+
+
+sub private_redis_stop {
+    my ($signal) = @_;
+
+    my $pid = delete $Private{pid} or return;
+
+    kill $signal // 'TERM', $pid;
+
+    for (1 .. 100) {
+        last unless kill 0, $pid;
+        # a killed child of init may stay a zombie for a while
+        last if (eval { _state($pid) } // '') eq 'Z';
+        Time::HiRes::sleep(0.05);
+    }
+
+    # the port must be closed before the test goes on
+    for (1 .. 100) {
+        last unless IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                          PeerPort => $Private{port});
+        Time::HiRes::sleep(0.05);
+    }
+}
+
+
+sub _state {
+    my ($pid) = @_;
+
+    open my $fh, '<', "/proc/$pid/stat" or return undef;
+    my $stat = <$fh>;
+    return $stat =~ /\) (\S)/ ? $1 : undef;
+}
+
+
+sub private_redis {
+    local $ENV{TEST_NGINX_REDIS_PORT} = private_redis_port();
+    return redis(@_);
+}
+
+
+# Sends one request to the test nginx on a new connection and returns its
+# status code, or 0 when no reply came.
+
+sub status_of {
+    my ($uri, $headers) = @_;
+
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                     PeerPort => server_port(),
+                                     Proto => 'tcp', Timeout => 3)
+        or return 0;
+
+    (my $lines = $headers // '') =~ s/\n/\r\n/g;
+    print $sock "GET $uri HTTP/1.1\r\nHost: localhost\r\n"
+                . "Connection: close\r\n$lines\r\n";
+
+    my $status = <$sock> // '';
+    close $sock;
+
+    return $status =~ m{^HTTP/1\.[01] (\d{3})} ? $1 : 0;
+}
+
+
+END {
+    private_redis_stop() if $Private{pid};
+}
+
+
 sub write_secret {
     my ($path, $content) = @_;
 

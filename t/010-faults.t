@@ -1,0 +1,137 @@
+# Redis faults on a Redis of the test's own: down when nginx starts, a
+# read-only replica, and killed and restarted under load.  Each init runs
+# the fault and dies, failing the block, when the gateway misbehaves.
+
+use Test::Nginx::Socket;
+use FindBin;
+use lib $FindBin::Bin;
+use UbtTest;
+
+$ENV{TEST_NGINX_UBT_FAULT_PORT} = UbtTest::private_redis_port();
+
+our $HttpConfig = <<'_EOC_';
+    ubt_redis 127.0.0.1:$TEST_NGINX_UBT_FAULT_PORT;
+    ubt_redis_timeout 300ms;
+    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+
+    server {
+        listen 127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
+        return 200 "reached $http_x_ubt_user_id\n";
+    }
+_EOC_
+
+our $Config = <<'_EOC_';
+    location /api/ {
+        ubt on;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
+    }
+
+    location = /health {
+        ubt_health;
+    }
+_EOC_
+
+repeat_each(1);
+
+# three blocks of four checks (status, body, two error-log patterns)
+plan tests => repeat_each() * (4 * blocks());
+
+no_long_string();
+no_shuffle();
+UbtTest::use_defaults($::Config, $::HttpConfig);
+run_tests();
+
+__DATA__
+
+=== TEST 1: redis down when nginx starts
+--- init
+UbtTest::status_of('/health') == 503
+    or die "health with redis down is not 503\n";
+
+UbtTest::private_redis_start();
+
+# the gateway must find Redis again by itself within a second
+my $start = Time::HiRes::time();
+my $code = 0;
+
+while (Time::HiRes::time() - $start < 1.0) {
+    $code = UbtTest::status_of('/health');
+    last if $code == 200;
+    Time::HiRes::sleep(0.02);
+}
+
+$code == 200 or die "no recovery within 1 s of redis starting: $code\n";
+--- request
+GET /health
+--- error_code: 200
+--- response_body_like: ^\{"ok":true,
+--- error_log
+connect to redis failed
+--- no_error_log
+[alert]
+
+
+
+=== TEST 2: read-only replica
+--- init
+{
+    local $ENV{TEST_NGINX_REDIS_PORT} = UbtTest::private_redis_port();
+    UbtTest::flush();
+    UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
+}
+
+# a replica of a master that is down keeps its data but refuses writes
+UbtTest::private_redis('REPLICAOF', '127.0.0.1', '1');
+--- request
+GET /api/v1/me
+--- more_headers eval
+UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001')
+--- error_code: 503
+--- response_body_like: ^\{"ok":false,"status":"UNAVAILABLE",
+--- error_log
+redis replied with error "READONLY
+--- no_error_log
+[alert]
+
+
+
+=== TEST 3: redis killed and restarted under load
+--- init
+UbtTest::private_redis('REPLICAOF', 'NO', 'ONE');
+
+{
+    local $ENV{TEST_NGINX_REDIS_PORT} = UbtTest::private_redis_port();
+    UbtTest::flush();
+    UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
+}
+
+my @codes;
+
+for my $i (1 .. 60) {
+    UbtTest::private_redis_stop('KILL') if $i == 15;
+    UbtTest::private_redis_start() if $i == 30;
+
+    push @codes, UbtTest::status_of('/api/v1/me',
+        UbtTest::headers(key => UbtTest::key('live', 'u1001'),
+                         user => '1001'));
+
+    Time::HiRes::sleep(0.02);
+}
+
+my @wrong = grep { $_ != 200 && $_ != 503 } @codes;
+my @gap = grep { $_ == 503 } @codes;
+my @last = grep { $_ == 200 } @codes[50 .. 59];
+
+@wrong == 0 or die "statuses other than 200 and 503: @wrong\n";
+@gap > 0 or die "no 503 while redis was down: @codes\n";
+@last == 10 or die "no recovery after the restart: @codes[50 .. 59]\n";
+--- request
+GET /api/v1/me
+--- more_headers eval
+UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001')
+--- error_code: 200
+--- response_body
+reached 1001
+--- no_error_log
+[alert]
+[crit]

@@ -157,3 +157,49 @@ my $h = UbtTest::headers(key => UbtTest::key('live', 'u904'), user => '904', non
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 6: ten reloads under steady load
+--- init
+UbtTest::second_gateway();
+UbtTest::flush();
+UbtTest::seed('905', UbtTest::key('live', 'u905'));
+
+my @codes;
+
+for my $reload (1 .. 10) {
+    for (1 .. 5) {
+        push @codes, UbtTest::status_of('/second/v1/me',
+            UbtTest::headers(key => UbtTest::key('live', 'u905'),
+                             user => '905'));
+    }
+
+    UbtTest::hup_second_gateway();
+    Time::HiRes::sleep(0.2);
+}
+
+my @failed = grep { $_ != 200 } @codes;
+@failed == 0 or die "requests failed during reloads: @failed\n";
+
+# once the old workers are gone, each gateway has one Redis connection:
+# the main nginx's single process and the second gateway's one worker
+my $clients;
+
+for (1 .. 50) {
+    my $list = UbtTest::redis('CLIENT', 'LIST');
+    $clients = grep { !/cmd=client/ } split /\n/, $list;
+    last if $clients == 2;
+    Time::HiRes::sleep(0.1);
+}
+
+$clients == 2 or die "$clients redis connections after the reloads, not 2\n";
+--- request
+GET /second/v1/me
+--- more_headers eval
+UbtTest::headers(key => UbtTest::key('live', 'u905'), user => '905')
+--- error_code: 200
+--- response_body_like: ^user=905\n
+--- no_error_log
+[error]
+[alert]

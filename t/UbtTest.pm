@@ -199,6 +199,14 @@ _EOC_
 }
 
 
+# Sends HUP to the second gateway, as "nginx -s reload" does.
+
+sub hup_second_gateway {
+    die "the second gateway is not running\n" unless $SecondPid;
+    kill 'HUP', $SecondPid or die "cannot signal the second gateway: $!\n";
+}
+
+
 # Rewrites the second gateway's configuration with $extra_http in its http
 # block and reloads it with HUP, as an operator would after an edit.
 

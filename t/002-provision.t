@@ -554,7 +554,39 @@ ubt provisioning body is not a JSON object: it has a NUL byte
 
 
 
-=== TEST 32: body over the limit
+=== TEST 32: deeply nested user id
+--- init
+UbtTest::flush();
+--- request eval
+"POST /issue\n{\"user_id\": " . ("[" x 1000) . ("]" x 1000) . "}"
+--- more_headers eval
+"X-UBT-PROVISION: $UbtTest::ProvisionSecret\nX-UBT-SCOPE: PROVISION\nContent-Type: application/json\n"
+--- error_code: 400
+--- response_body_like: ^\{"ok":false,"status":"BAD_REQUEST","reason":"INVALID_FIELD","field":"user_id","request_id":"[0-9a-f]{32}"\}$
+--- error_log
+ubt provisioning rejected: invalid field "user_id"
+--- no_error_log
+[alert]
+
+
+
+=== TEST 33: nesting deeper than the parser allows
+--- init
+UbtTest::flush();
+--- request eval
+"POST /issue\n{\"user_id\": " . ("[" x 3000) . ("]" x 3000) . "}"
+--- more_headers eval
+"X-UBT-PROVISION: $UbtTest::ProvisionSecret\nX-UBT-SCOPE: PROVISION\nContent-Type: application/json\n"
+--- error_code: 400
+--- response_body_like: ^\{"ok":false,"status":"BAD_REQUEST","reason":"MALFORMED_JSON","request_id":"[0-9a-f]{32}"\}$
+--- error_log
+maximum parsing depth reached
+--- no_error_log
+[alert]
+
+
+
+=== TEST 34: body over the limit
 --- init
 UbtTest::flush();
 --- request eval
@@ -570,7 +602,7 @@ exceeds ubt_max_body_size 8192
 
 
 
-=== TEST 33: body over a configured limit
+=== TEST 35: body over a configured limit
 --- config
     location = /issue {
         ubt_max_body_size 16;
@@ -592,7 +624,7 @@ exceeds ubt_max_body_size 16
 
 
 
-=== TEST 34: chunked body over the limit
+=== TEST 36: chunked body over the limit
 --- config
     location = /issue {
         ubt_max_body_size 16;
@@ -611,7 +643,7 @@ ubt provisioning body exceeds ubt_max_body_size 16
 
 
 
-=== TEST 35: body buffered to a file
+=== TEST 37: body buffered to a file
 --- config
     location = /issue {
         client_body_buffer_size 1k;
@@ -632,7 +664,7 @@ a client request body is buffered to a temporary file
 
 
 
-=== TEST 36: rotation revokes the previous key
+=== TEST 38: rotation revokes the previous key
 --- config
     location = /issue {
         ubt_provision;
@@ -660,7 +692,7 @@ UbtTest::seed('600', UbtTest::key('live', 'u600'));
 
 
 
-=== TEST 37: new key for disconnected and banned users
+=== TEST 39: new key for disconnected and banned users
 --- init
 UbtTest::flush();
 UbtTest::seed('601', UbtTest::key('live', 'u601'), status => 'DISCONNECTED');
@@ -679,7 +711,7 @@ UbtTest::seed('602', UbtTest::key('live', 'u602'), status => 'BANNED');
 
 
 
-=== TEST 38: state left by the new keys
+=== TEST 40: state left by the new keys
 --- init
 my $s601 = UbtTest::redis('HGET', 'ubt:{u:601}', 'status');
 my $s602 = UbtTest::redis('HGET', 'ubt:{u:602}', 'status');

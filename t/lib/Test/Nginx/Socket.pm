@@ -19,6 +19,7 @@ use Time::HiRes qw(sleep);
 
 use Test::Nginx::Bundled::HTTP ();
 use Test::Nginx::Bundled::Server ();
+use Test::Nginx::Bundled::Valgrind ();
 
 our $VERSION = '0.1';
 
@@ -53,6 +54,14 @@ our $LoadModules       = $ENV{TEST_NGINX_LOAD_MODULES};
 our $NginxBinary       = $ENV{TEST_NGINX_BINARY} || find_nginx_binary();
 our $ServRoot          = $ENV{TEST_NGINX_SERVROOT}
                          || File::Spec->rel2abs('t/servroot');
+our $UseValgrind       = $ENV{TEST_NGINX_USE_VALGRIND} || 0;
+our $ValgrindSuppressions = $ENV{TEST_NGINX_VALGRIND_SUPPRESSIONS};
+
+# Seconds that an nginx under valgrind gets to write its pid file after
+# start, and to exit after each stop signal.  The Valgrind Quick Start
+# Guide expects memcheck to run programs 20 to 30 times slower, and the
+# leak check at exit takes seconds.
+our $ValgrindTimeout   = $ENV{TEST_NGINX_VALGRIND_TIMEOUT} || 30;
 
 # TEST_NGINX_SERVER_PORT may be "ADDRESS:PORT" to listen on that address.
 our ($ListenAddr, $ServerPort) = split_listen(
@@ -70,6 +79,7 @@ my $ErrorLogOffset = 0; # error.log bytes already seen by earlier checks
 my $BlockLogStart = 0;  # error.log offset at the start of the current block
 my $ShutdownBlock;      # block whose shutdown_error_log is checked at stop
 my %RandPorts;          # TEST_NGINX_RAND_PORT_* values of the current block
+my @ValgrindBlocks;     # names of the blocks run on the nginx under valgrind
 my %WarnedSections;
 my $NginxVersion;
 my $NginxBuildInfo;     # `nginx -V` output
@@ -87,7 +97,7 @@ my %KnownSections = map { $_ => 1 } qw(
     grep_error_log_out access_log no_access_log shutdown_error_log
     no_shutdown_error_log error_log_file log_level user_files init
     post_setup_server_root must_die suppress_stderr skip_eval skip_nginx
-    todo ONLY SKIP LAST
+    skip_valgrind todo ONLY SKIP LAST
 );
 
 ## Exported settings.
@@ -191,10 +201,11 @@ sub run_tests () {
     }
 
     $Server = Test::Nginx::Bundled::Server->new(
-        root    => $ServRoot,
-        binary  => $NginxBinary,
-        timeout => $Timeout,
-        verbose => $Verbose,
+        root            => $ServRoot,
+        binary          => $NginxBinary,
+        timeout         => $Timeout,
+        wrapped_timeout => $ValgrindTimeout,
+        verbose         => $Verbose,
     );
 
     my @blocks = Test::Base::blocks();
@@ -234,15 +245,20 @@ sub run_block {
     my $config = $block->config;
     if (defined $config) {
         $config = expand_env($config, $name, 'config');
+        my $valgrind = use_valgrind($block);
         stop_nginx();
-        prepare_server_root($block, $config);
+
+        # Checks of the previous nginx made at its stop belong to the
+        # blocks that ran on it.
+        $failures_before = failure_count();
+        prepare_server_root($block, $config, $valgrind);
 
         if (defined $block->must_die) {
             run_must_die($block);
             return;
         }
 
-        return unless start_nginx($block);
+        return unless start_nginx($block, $valgrind);
         $ErrorLogOffset = 0;
 
     } elsif ($Server->running_pid) {
@@ -250,6 +266,7 @@ sub run_block {
         # test-nginx.  Only the lines it adds to error.log count, while
         # test-nginx rereads the whole log here.
         $ErrorLogOffset = $Server->error_log_size;
+        push @ValgrindBlocks, $name if @ValgrindBlocks;
 
     } else {
         bail_out("$name - no --- config section and no running nginx from "
@@ -1000,9 +1017,10 @@ sub warn_unknown_sections {
 
 ## nginx lifecycle.
 
-# Write the server root, user files and nginx.conf of a block.
+# Write the server root, user files and nginx.conf of a block; $valgrind
+# is true when nginx will run under valgrind.
 sub prepare_server_root {
-    my ($block, $config) = @_;
+    my ($block, $config, $valgrind) = @_;
 
     my $name = $block->name;
     $Server->reset_root;
@@ -1013,21 +1031,101 @@ sub prepare_server_root {
     }
 
     $Server->write_user_files(user_files($block));
-    $Server->write_config(build_nginx_conf($block, $config));
+    $Server->write_config(build_nginx_conf($block, $config, $valgrind));
 }
 
+# Start nginx for a block, under valgrind when $valgrind is true.
 sub start_nginx {
-    my ($block) = @_;
+    my ($block, $valgrind) = @_;
 
     my $name = $block->name;
-    my $result = $Server->start;
-    return 1 if $result->{ok};
+    my @wrapper = $valgrind ? valgrind_command() : ();
+    my $result = $Server->start(@wrapper ? (wrapper => \@wrapper) : ());
+
+    if ($result->{ok}) {
+        @ValgrindBlocks = ($name) if $valgrind;
+        return 1;
+    }
 
     Test::More::fail("$name - nginx failed to start: $result->{error}");
     Test::More::diag("command: $result->{command}\nnginx stderr:\n"
                      . ($result->{stderr} || "(empty)\n")
                      . "config: " . $Server->conf_file);
+
+    if ($valgrind) {
+        my $log = Test::Nginx::Bundled::Server::read_file(valgrind_log());
+        Test::More::diag("valgrind log " . valgrind_log() . ":\n"
+                         . (defined $log ? $log : "(missing)\n"));
+    }
     return 0;
+}
+
+## Valgrind mode.
+
+# A block runs its nginx under valgrind memcheck when
+# TEST_NGINX_USE_VALGRIND is set, unless it has --- skip_valgrind (for
+# blocks that depend on timing, which valgrind slows down) or
+# --- must_die (nginx is expected to exit during start-up, and
+# test-nginx skips valgrind there too).
+sub use_valgrind {
+    my ($block) = @_;
+
+    return $UseValgrind && !defined $block->skip_valgrind
+        && !defined $block->must_die;
+}
+
+sub valgrind_log {
+    return $Server->log_dir . '/valgrind.log';
+}
+
+sub valgrind_command {
+    return Test::Nginx::Bundled::Valgrind::command(
+        log_file     => valgrind_log(),
+        suppressions => $ValgrindSuppressions,
+    );
+}
+
+# Check the memcheck log of the nginx that has just stopped.  A clean log
+# adds no test, so plans stay the same with and without valgrind.  A
+# problem adds one failed test: the run fails, and the plan count is off
+# by one as well.
+sub check_valgrind_log {
+    my ($stopped) = @_;
+
+    my @blocks = @ValgrindBlocks;
+    @ValgrindBlocks = ();
+    return unless @blocks;
+
+    my $path = valgrind_log();
+    my $log = Test::Nginx::Bundled::Server::read_file($path);
+    my @problems = defined $log
+        ? Test::Nginx::Bundled::Valgrind::problems($log)
+        : ("valgrind wrote no log file\n");
+
+    my $error_exit_code = $Test::Nginx::Bundled::Valgrind::ErrorExitCode;
+    if (!@problems && $stopped && defined $stopped->{exit_code}
+        && $stopped->{exit_code} == $error_exit_code)
+    {
+        push @problems, "valgrind exited with status $error_exit_code, "
+            . "its status for memcheck errors\n";
+    }
+
+    return unless @problems;
+
+    my $max_lines = 400;
+    my $report = join "\n", @problems;
+    my @lines = split /^/, $report;
+    if (@lines > $max_lines) {
+        $report = join('', @lines[0 .. $max_lines - 1])
+            . "[... " . (@lines - $max_lines) . " more lines]\n";
+    }
+
+    Test::More::fail("$blocks[0] - valgrind memcheck finds no errors");
+    Test::More::diag("blocks run on this nginx: " . join(', ', @blocks)
+                     . "\nnginx stopped by "
+                     . ($stopped && $stopped->{signal}
+                        ? "SIG$stopped->{signal}" : "itself")
+                     . "\nfrom $path:\n$report");
 }
 
 # --- must_die: nginx must exit with an error (or with the given exit
@@ -1075,12 +1173,14 @@ sub run_must_die {
 }
 
 sub stop_nginx {
-    $Server->stop;
+    my $stopped = $Server->stop;
 
     if ($ShutdownBlock) {
         check_shutdown_error_log($ShutdownBlock);
         undef $ShutdownBlock;
     }
+
+    check_valgrind_log($stopped);
 }
 
 sub cleanup {
@@ -1117,8 +1217,10 @@ END {
 
 ## nginx.conf.
 
+# Return the nginx.conf text of a block.  $foreground is true for an
+# nginx run under valgrind, which must not daemonize.
 sub build_nginx_conf {
-    my ($block, $config) = @_;
+    my ($block, $config, $foreground) = @_;
 
     my $name = $block->name;
     my $http_config = expand_env(default_empty($block->http_config), $name,
@@ -1146,9 +1248,10 @@ sub build_nginx_conf {
         $conf .= "load_module $module;\n";
     }
 
+    my $daemon = $foreground ? 'off' : 'on';
     $conf .= <<"EOF";
 worker_processes $Workers;
-daemon on;
+daemon $daemon;
 master_process $MasterProcess;
 error_log $error_log $level;
 pid $root/logs/nginx.pid;
@@ -1492,7 +1595,31 @@ more_headers (text or C<eval> array, one entry per request), raw_request,
 pipelined_requests, raw_request_middle_delay, shutdown, timeout, abort,
 wait, init, post_setup_server_root, user_files, log_level, server_name,
 error_log_file, response_body_eval, response_body_filters, suppress_stderr,
-and the Test::Base meta sections ONLY, SKIP and LAST.
+skip_valgrind (see below), and the Test::Base meta sections ONLY, SKIP and
+LAST.
+
+=head1 VALGRIND MODE
+
+With C<TEST_NGINX_USE_VALGRIND> set to a true value, the nginx of each
+block runs under C<valgrind --tool=memcheck --leak-check=full
+--show-leak-kinds=definite --errors-for-leak-kinds=definite>, with
+C<daemon off> in nginx.conf, as a child of the test script.  Memcheck
+writes to F<logs/valgrind.log> in the server root, and the suppressions
+file named by C<TEST_NGINX_VALGRIND_SUPPRESSIONS> is used when set.  The
+script waits up to C<TEST_NGINX_VALGRIND_TIMEOUT> seconds (default 30)
+for the pid file after the start and for the exit after each stop signal.
+
+When that nginx stops (before the next block with C<--- config>, or at
+the end of the file), its log is checked.  A clean log adds no test, so
+plans need no change.  An error record, a definite leak, or a missing
+C<ERROR SUMMARY> line (nginx did not exit normally) adds one failed test
+named after the block that started nginx, with the records in the
+diagnostics.  That extra test also makes the plan count wrong.
+
+Blocks with C<--- must_die> (as in test-nginx) or C<--- skip_valgrind>
+run nginx without valgrind.  C<--- skip_valgrind> is for blocks that
+depend on timing.  openresty/test-nginx has no such section, and it
+does not warn about sections it does not know.
 
 =head1 ENVIRONMENT
 
@@ -1501,6 +1628,7 @@ TEST_NGINX_PORT; may be ADDRESS:PORT), TEST_NGINX_CLIENT_PORT,
 TEST_NGINX_LOAD_MODULES, TEST_NGINX_LOG_LEVEL, TEST_NGINX_MASTER_PROCESS,
 TEST_NGINX_NO_SHUFFLE, TEST_NGINX_TIMEOUT, TEST_NGINX_SLEEP,
 TEST_NGINX_NO_CLEAN, TEST_NGINX_WORKER_USER, TEST_NGINX_EVENT_TYPE,
-TEST_NGINX_CHECK_ACCUM_ERR_LOG, TEST_NGINX_VERBOSE.
+TEST_NGINX_CHECK_ACCUM_ERR_LOG, TEST_NGINX_VERBOSE, TEST_NGINX_USE_VALGRIND,
+TEST_NGINX_VALGRIND_SUPPRESSIONS, TEST_NGINX_VALGRIND_TIMEOUT.
 
 =cut

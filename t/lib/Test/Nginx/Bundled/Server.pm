@@ -11,15 +11,19 @@ use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 
 # Create a handle for an nginx that runs under the server root $args{root}.
-# Keys: root, binary, timeout (seconds to wait for start and stop), verbose.
+# Keys: root, binary, timeout (seconds to wait for start and stop),
+# wrapped_timeout (seconds to wait for the start and stop of an nginx
+# started with a wrapper command, default: timeout), verbose.
 sub new {
     my ($class, %args) = @_;
 
     my $root = $args{root};
+    my $timeout = $args{timeout} || 3;
     my $self = bless {
         root        => $root,
         binary      => $args{binary},
-        timeout     => $args{timeout} || 3,
+        timeout     => $timeout,
+        wrapped_timeout => $args{wrapped_timeout} || $timeout,
         verbose     => $args{verbose},
         conf_dir    => "$root/conf",
         conf_file   => "$root/conf/nginx.conf",
@@ -37,6 +41,7 @@ sub new {
 }
 
 sub root        { $_[0]{root} }
+sub log_dir     { $_[0]{log_dir} }
 sub conf_file   { $_[0]{conf_file} }
 sub error_log   { $_[0]{error_log} }
 sub access_log  { $_[0]{access_log} }
@@ -98,31 +103,27 @@ sub write_config {
     write_file($self->{conf_file}, $text);
 }
 
-# Run the nginx binary on the current nginx.conf.  With "daemon on" the
-# command returns once nginx has forked, so on success this also waits for
-# the pid file.  Returns a hash: ok, exit_code, signal, stderr, error.
+# Run the nginx binary on the current nginx.conf.  Returns a hash: ok,
+# command, exit_code, signal, stderr, error.
+#
+# Without options nginx.conf must say "daemon on": the command returns
+# once nginx has forked, so on success this also waits for the pid file.
+# With wrapper => [COMMAND...], for example valgrind, nginx.conf must say
+# "daemon off": the wrapped nginx stays our child, and start() returns
+# once the pid file holds the child's PID.
 sub start {
-    my ($self) = @_;
+    my ($self, %opts) = @_;
 
     my @cmd = ($self->{binary}, '-p', "$self->{root}/",
                '-c', $self->{conf_file}, '-e', $self->{error_log});
+    unshift @cmd, @{ $opts{wrapper} } if $opts{wrapper};
 
     if ($self->{verbose}) {
         warn "# starting nginx: @cmd\n";
     }
 
-    my $pid = fork();
-    if (!defined $pid) {
-        die "fork() failed: $!\n";
-    }
-
-    if ($pid == 0) {
-        open STDOUT, '>', '/dev/null';
-        open STDERR, '>', $self->{stderr_file};
-        { exec { $cmd[0] } @cmd }
-        print STDERR "failed to execute $cmd[0]: $!\n";
-        POSIX::_exit(127);
-    }
+    my $pid = $self->spawn(\@cmd);
+    return $self->wait_for_child_start($pid, \@cmd) if $opts{wrapper};
 
     waitpid($pid, 0);
     my $status = $?;
@@ -165,6 +166,73 @@ sub start {
     return \%result;
 }
 
+# Fork and run @$cmd with stdout discarded and stderr in stderr_file.
+# Returns the child's PID.
+sub spawn {
+    my ($self, $cmd) = @_;
+
+    my $pid = fork();
+    if (!defined $pid) {
+        die "fork() failed: $!\n";
+    }
+
+    if ($pid == 0) {
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>', $self->{stderr_file};
+        { exec { $cmd->[0] } @$cmd }
+        print STDERR "failed to execute $cmd->[0]: $!\n";
+        POSIX::_exit(127);
+    }
+
+    return $pid;
+}
+
+# Wait until the foreground nginx of child $pid has written its pid file,
+# which nginx does after it has opened its listening sockets.  Fails when
+# the child exits first or the wait exceeds wrapped_timeout; in the
+# latter case the child is stopped.
+sub wait_for_child_start {
+    my ($self, $pid, $cmd) = @_;
+
+    my %result = (command => "@$cmd");
+    my $deadline = time + $self->{wrapped_timeout};
+
+    while (1) {
+        if (waitpid($pid, WNOHANG) == $pid) {
+            my $status = $?;
+            $result{exit_code} = $status >> 8;
+            $result{signal} = $status & 127;
+            $result{stderr} = read_file($self->{stderr_file});
+            $result{error} = $result{signal}
+                ? "nginx was killed by signal $result{signal} before it "
+                  . "wrote $self->{pid_file}"
+                : "nginx exited with status $result{exit_code} before it "
+                  . "wrote $self->{pid_file}";
+            return \%result;
+        }
+
+        my $file_pid = $self->pid_from_file;
+        if (defined $file_pid && $file_pid == $pid) {
+            $self->{pid} = $pid;
+            $self->{child} = 1;
+            $result{ok} = 1;
+            return \%result;
+        }
+
+        if (time > $deadline) {
+            $self->{pid} = $pid;
+            $self->{child} = 1;
+            $self->stop;
+            $result{stderr} = read_file($self->{stderr_file});
+            $result{error} = "nginx (pid $pid) did not write its PID to "
+                . "$self->{pid_file} within $self->{wrapped_timeout}s";
+            return \%result;
+        }
+
+        sleep 0.05;
+    }
+}
+
 # Return the PID of the nginx started by start() while it is alive,
 # else undef.
 sub running_pid {
@@ -196,16 +264,27 @@ sub started_by_us {
 # shutdown is logged, then TERM, then KILL to its process group.  nginx
 # calls setsid() when it daemonizes, so that group holds only the master
 # and its workers.
+#
+# Returns undef when no nginx was running, else a hash: pid, signal (the
+# last signal sent), and for a wrapped nginx, which is our child,
+# exit_code and exit_signal from its wait status (both undef if it could
+# not be reaped).
 sub stop {
     my ($self) = @_;
 
-    my $pid = $self->running_pid;
+    # A child that exited by itself is a zombie, which running_pid()
+    # skips, but it still has to be reaped for its status.
+    my $child = delete $self->{child};
+    my $pid = $child ? $self->{pid} : $self->running_pid;
     delete $self->{pid};
-    return unless $pid;
+    return undef unless $pid;
+
+    return $self->stop_child($pid) if $child;
 
     for my $signal ('QUIT', 'TERM') {
         kill $signal, $pid;
-        return if wait_for_exit($pid, $self->{timeout});
+        return { pid => $pid, signal => $signal }
+            if wait_for_exit($pid, $self->{timeout});
         warn "# nginx (pid $pid) did not exit $self->{timeout}s after "
             . "SIG$signal\n";
     }
@@ -213,6 +292,48 @@ sub stop {
     kill 'KILL', -$pid;
     kill 'KILL', $pid;
     wait_for_exit($pid, 1);
+    return { pid => $pid, signal => 'KILL' };
+}
+
+# Stop nginx running as our child $pid, as stop() does, and reap it.
+# It gets wrapped_timeout seconds to exit after QUIT and after TERM,
+# because valgrind needs seconds to write its leak report.
+sub stop_child {
+    my ($self, $pid) = @_;
+
+    my %result = (pid => $pid);
+    my $timeout = $self->{wrapped_timeout};
+
+    for my $signal ('QUIT', 'TERM', 'KILL') {
+        if (waitpid($pid, WNOHANG) == $pid) {
+            return child_status(\%result, $?);
+        }
+
+        kill $signal, $pid;
+        $result{signal} = $signal;
+
+        my $deadline = time + ($signal eq 'KILL' ? 5 : $timeout);
+        while (time < $deadline) {
+            if (waitpid($pid, WNOHANG) == $pid) {
+                return child_status(\%result, $?);
+            }
+            sleep 0.05;
+        }
+
+        warn "# nginx (pid $pid) did not exit ${timeout}s after "
+            . "SIG$signal\n" unless $signal eq 'KILL';
+    }
+
+    warn "# nginx (pid $pid) did not exit after SIGKILL\n";
+    return \%result;
+}
+
+sub child_status {
+    my ($result, $status) = @_;
+
+    $result->{exit_code} = $status >> 8;
+    $result->{exit_signal} = $status & 127;
+    return $result;
 }
 
 sub error_log_size {

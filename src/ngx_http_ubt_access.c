@@ -767,7 +767,7 @@ ngx_http_ubt_check_done(void *data, ngx_http_ubt_redis_rc_e rc,
         goto unexpected;
     }
 
-    /* every other answer means the key belongs to this user */
+    /* every other reply means the key belongs to this user */
     if (reason != NGX_HTTP_UBT_UNKNOWN_KEY) {
         ctx->user_verified = 1;
     }

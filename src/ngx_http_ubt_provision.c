@@ -9,7 +9,7 @@
 #include <openssl/crypto.h>
 
 
-/* the longest grace period of a rotated key, in seconds: 30 days */
+/* the maximum grace period of a rotated key, in seconds: 30 days */
 #define NGX_HTTP_UBT_GRACE_MAX  2592000
 
 
@@ -812,7 +812,7 @@ ngx_http_ubt_provision_reply(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
 
 
 /*
- * Answers 503 for a call that Redis could not take because it is not
+ * Sends 503 for a call that Redis could not take because it is not
  * connected; the connection logs its own failures, this logs the request.
  */
 
@@ -828,7 +828,7 @@ ngx_http_ubt_send_unavailable(ngx_http_request_t *r, ngx_uint_t level)
 
 /*
  * Detaches the finished call.  When Redis failed or timed out, logs it at
- * the level given, answers 503 and returns 1.
+ * the level given, sends 503 and returns 1.
  */
 
 ngx_int_t

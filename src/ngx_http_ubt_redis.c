@@ -600,7 +600,7 @@ ngx_http_ubt_redis_schedule(ngx_http_ubt_redis_t *rd)
 }
 
 
-/* closes a connection that stopped answering; pending calls fail */
+/* closes a connection that stopped replying; pending calls fail */
 
 static void
 ngx_http_ubt_redis_drop(ngx_http_ubt_redis_t *rd)

@@ -203,3 +203,52 @@ UbtTest::headers(key => UbtTest::key('live', 'u905'), user => '905')
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 7: graceful shutdown with requests in flight
+--- init
+UbtTest::second_gateway();
+UbtTest::flush();
+UbtTest::seed('906', UbtTest::key('live', 'u906'));
+
+# requests wait for a paused Redis while the second gateway is told to
+# quit: each must still get a reply, 200 or 503, and none may be cut off
+UbtTest::redis('CLIENT', 'PAUSE', 800, 'ALL');
+
+pipe(my $reader, my $writer) or die "pipe failed: $!\n";
+my $pid = fork() // die "fork failed: $!\n";
+
+if ($pid == 0) {
+    close $reader;
+    my @codes = UbtTest::burst(UbtTest::server_port(),
+        [map { ['/second/v1/me',
+                UbtTest::headers(key => UbtTest::key('live', 'u906'),
+                                 user => '906')] } 1 .. 5]);
+    print $writer "@codes\n";
+    close $writer;
+    POSIX::_exit(0);
+}
+
+close $writer;
+Time::HiRes::sleep(0.4);
+UbtTest::quit_second_gateway();
+
+my $line = <$reader> // '';
+waitpid($pid, 0);
+chomp $line;
+
+my @codes = split ' ', $line;
+my @wrong = grep { $_ != 200 && $_ != 503 } @codes;
+
+@codes == 5 or die "replies to in-flight requests: '$line'\n";
+@wrong == 0 or die "in-flight requests got @wrong during a graceful quit\n";
+--- request
+GET /api/v1/me
+--- more_headers eval
+UbtTest::headers(key => UbtTest::key('live', 'u906'), user => '906')
+--- error_code: 200
+--- response_body_like: ^user=906\n
+--- no_error_log
+[alert]
+[crit]

@@ -199,6 +199,24 @@ _EOC_
 }
 
 
+# Stops the second gateway with QUIT, as "nginx -s quit" does, and waits
+# until it has exited.
+
+sub quit_second_gateway {
+    my $pid = $SecondPid or return;
+
+    kill 'QUIT', $pid;
+
+    for (1 .. 100) {
+        last unless kill 0, $pid;
+        last if (_state($pid) // '') eq 'Z';
+        Time::HiRes::sleep(0.05);
+    }
+
+    undef $SecondPid;
+}
+
+
 # Sends HUP to the second gateway, as "nginx -s reload" does.
 
 sub hup_second_gateway {

@@ -1232,7 +1232,22 @@ ubt rejected request: MISSING_KEY
 
 
 
-=== TEST 65: location without ubt is untouched
+=== TEST 65: no secret in the module debug log
+--- init
+UbtTest::flush();
+UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
+--- request
+GET /api/v1/me
+--- more_headers eval
+UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001')
+--- error_code: 200
+--- response_body_like: ^user=1001\n
+--- no_error_log eval
+[qr/: (?:\*\d+ )?ubt [^\n]*ubt_live_/, qr/: (?:\*\d+ )?ubt [^\n]*\Q$UbtTest::SigningSecret\E/]
+
+
+
+=== TEST 66: location without ubt is untouched
 --- config
     location /api/ {
         ubt on;
@@ -1256,7 +1271,7 @@ plain
 
 
 
-=== TEST 66: internal redirect spends the nonce once
+=== TEST 67: internal redirect spends the nonce once
 --- config
     location /api/ {
         ubt on;

@@ -38,7 +38,22 @@ ubt issued a live key for user "555", issued id "
 
 
 
-=== TEST 2: test key for a string user id with a plan
+=== TEST 2: no key or token in the module debug log
+--- init
+UbtTest::flush();
+--- request
+POST /issue
+{"user_id": 556}
+--- more_headers eval
+"X-UBT-PROVISION: $UbtTest::ProvisionSecret\nX-UBT-SCOPE: PROVISION\nContent-Type: application/json\n"
+--- error_code: 200
+--- response_body_like: "api_key":"ubt_live_
+--- no_error_log eval
+[qr/: (?:\*\d+ )?ubt [^\n]*ubt_live_/, qr/: (?:\*\d+ )?ubt [^\n]*\Q$UbtTest::ProvisionSecret\E/]
+
+
+
+=== TEST 3: test key for a string user id with a plan
 --- init
 UbtTest::flush();
 --- request
@@ -54,7 +69,7 @@ POST /issue
 
 
 
-=== TEST 3: default plan from the configuration
+=== TEST 4: default plan from the configuration
 --- config
     location = /issue {
         ubt_default_plan max;
@@ -75,7 +90,7 @@ POST /issue
 
 
 
-=== TEST 4: new key keeps the plan of the user
+=== TEST 5: new key keeps the plan of the user
 --- init
 UbtTest::flush();
 UbtTest::seed('557', UbtTest::key('live', 'u557'), plan => 'PRO');
@@ -92,7 +107,7 @@ POST /issue
 
 
 
-=== TEST 5: largest user id
+=== TEST 6: largest user id
 --- init
 UbtTest::flush();
 --- request
@@ -108,7 +123,7 @@ POST /issue
 
 
 
-=== TEST 6: no token
+=== TEST 7: no token
 --- init
 UbtTest::flush();
 --- request
@@ -123,7 +138,7 @@ ubt provisioning rejected: no X-UBT-PROVISION header
 
 
 
-=== TEST 7: wrong token
+=== TEST 8: wrong token
 --- init
 UbtTest::flush();
 --- request
@@ -140,7 +155,7 @@ ubt provisioning rejected: wrong provisioning token
 
 
 
-=== TEST 8: runtime key as the token
+=== TEST 9: runtime key as the token
 --- init
 UbtTest::flush();
 UbtTest::seed('555', UbtTest::key('live', 'u555'));
@@ -158,7 +173,7 @@ ubt provisioning rejected: wrong provisioning token
 
 
 
-=== TEST 9: signing secret as the token
+=== TEST 10: signing secret as the token
 --- init
 UbtTest::flush();
 --- request
@@ -175,7 +190,7 @@ ubt provisioning rejected: wrong provisioning token
 
 
 
-=== TEST 10: token twice
+=== TEST 11: token twice
 --- init
 UbtTest::flush();
 --- request
@@ -192,7 +207,7 @@ ubt provisioning rejected: duplicate X-UBT-PROVISION header
 
 
 
-=== TEST 11: wrong scope
+=== TEST 12: wrong scope
 --- init
 UbtTest::flush();
 --- request
@@ -209,7 +224,7 @@ ubt provisioning rejected: X-UBT-SCOPE is not "PROVISION"
 
 
 
-=== TEST 12: scope twice
+=== TEST 13: scope twice
 --- init
 UbtTest::flush();
 --- request
@@ -226,7 +241,7 @@ X-UBT-SCOPE is not "PROVISION" or was sent twice
 
 
 
-=== TEST 13: variables describe the issued key
+=== TEST 14: variables describe the issued key
 --- config
     location = /issue {
         add_header X-Seen "$ubt_user_id/$ubt_plan/$ubt_key_env/$ubt_status" always;
@@ -249,7 +264,7 @@ X-Seen: 559/MAX/test/OK
 
 
 
-=== TEST 14: scope in lower case
+=== TEST 15: scope in lower case
 --- init
 UbtTest::flush();
 --- request
@@ -265,7 +280,7 @@ POST /issue
 
 
 
-=== TEST 15: GET not allowed
+=== TEST 16: GET not allowed
 --- init
 UbtTest::flush();
 --- request
@@ -283,7 +298,7 @@ ubt rejected method "GET", allowed: POST
 
 
 
-=== TEST 16: malformed JSON
+=== TEST 17: malformed JSON
 --- init
 UbtTest::flush();
 --- request
@@ -300,7 +315,7 @@ ubt provisioning body is not a JSON object
 
 
 
-=== TEST 17: JSON array
+=== TEST 18: JSON array
 --- init
 UbtTest::flush();
 --- request
@@ -317,7 +332,7 @@ ubt provisioning body is not a JSON object: not an object
 
 
 
-=== TEST 18: empty body
+=== TEST 19: empty body
 --- init
 UbtTest::flush();
 --- request
@@ -334,7 +349,7 @@ ubt provisioning body is empty
 
 
 
-=== TEST 19: duplicate member
+=== TEST 20: duplicate member
 --- init
 UbtTest::flush();
 --- request
@@ -351,7 +366,7 @@ ubt provisioning body is not a JSON object
 
 
 
-=== TEST 20: no user id
+=== TEST 21: no user id
 --- init
 UbtTest::flush();
 --- request
@@ -368,7 +383,7 @@ ubt provisioning rejected: missing field "user_id"
 
 
 
-=== TEST 21: negative user id
+=== TEST 22: negative user id
 --- init
 UbtTest::flush();
 --- request
@@ -385,7 +400,7 @@ ubt provisioning rejected: invalid field "user_id"
 
 
 
-=== TEST 22: fractional user id
+=== TEST 23: fractional user id
 --- init
 UbtTest::flush();
 --- request
@@ -402,7 +417,7 @@ invalid field "user_id"
 
 
 
-=== TEST 23: user id with the signing delimiter
+=== TEST 24: user id with the signing delimiter
 --- init
 UbtTest::flush();
 --- request
@@ -419,7 +434,7 @@ invalid field "user_id"
 
 
 
-=== TEST 24: user id too long
+=== TEST 25: user id too long
 --- init
 UbtTest::flush();
 --- request
@@ -436,7 +451,7 @@ invalid field "user_id"
 
 
 
-=== TEST 25: empty user id
+=== TEST 26: empty user id
 --- init
 UbtTest::flush();
 --- request
@@ -453,7 +468,7 @@ invalid field "user_id"
 
 
 
-=== TEST 26: boolean user id
+=== TEST 27: boolean user id
 --- init
 UbtTest::flush();
 --- request
@@ -470,7 +485,7 @@ invalid field "user_id"
 
 
 
-=== TEST 27: user id beyond 64 bits
+=== TEST 28: user id beyond 64 bits
 --- init
 UbtTest::flush();
 --- request
@@ -487,7 +502,7 @@ ubt provisioning body is not a JSON object
 
 
 
-=== TEST 28: unknown environment
+=== TEST 29: unknown environment
 --- init
 UbtTest::flush();
 --- request
@@ -504,7 +519,7 @@ invalid field "env"
 
 
 
-=== TEST 29: numeric plan
+=== TEST 30: numeric plan
 --- init
 UbtTest::flush();
 --- request
@@ -521,7 +536,7 @@ invalid field "plan"
 
 
 
-=== TEST 30: plan with a space
+=== TEST 31: plan with a space
 --- init
 UbtTest::flush();
 --- request
@@ -538,7 +553,7 @@ invalid field "plan"
 
 
 
-=== TEST 31: NUL byte after the object
+=== TEST 32: NUL byte after the object
 --- init
 UbtTest::flush();
 --- request eval
@@ -554,7 +569,7 @@ ubt provisioning body is not a JSON object: it has a NUL byte
 
 
 
-=== TEST 32: deeply nested user id
+=== TEST 33: deeply nested user id
 --- init
 UbtTest::flush();
 --- request eval
@@ -570,7 +585,7 @@ ubt provisioning rejected: invalid field "user_id"
 
 
 
-=== TEST 33: nesting deeper than the parser allows
+=== TEST 34: nesting deeper than the parser allows
 --- init
 UbtTest::flush();
 --- request eval
@@ -586,7 +601,7 @@ maximum parsing depth reached
 
 
 
-=== TEST 34: body over the limit
+=== TEST 35: body over the limit
 --- init
 UbtTest::flush();
 --- request eval
@@ -602,7 +617,7 @@ exceeds ubt_max_body_size 8192
 
 
 
-=== TEST 35: body over a configured limit
+=== TEST 36: body over a configured limit
 --- config
     location = /issue {
         ubt_max_body_size 16;
@@ -624,7 +639,7 @@ exceeds ubt_max_body_size 16
 
 
 
-=== TEST 36: chunked body over the limit
+=== TEST 37: chunked body over the limit
 --- config
     location = /issue {
         ubt_max_body_size 16;
@@ -643,7 +658,7 @@ ubt provisioning body exceeds ubt_max_body_size 16
 
 
 
-=== TEST 37: body buffered to a file
+=== TEST 38: body buffered to a file
 --- config
     location = /issue {
         client_body_buffer_size 1k;
@@ -664,7 +679,7 @@ a client request body is buffered to a temporary file
 
 
 
-=== TEST 38: rotation revokes the previous key
+=== TEST 39: rotation revokes the previous key
 --- config
     location = /issue {
         ubt_provision;
@@ -692,7 +707,7 @@ UbtTest::seed('600', UbtTest::key('live', 'u600'));
 
 
 
-=== TEST 39: new key for disconnected and banned users
+=== TEST 40: new key for disconnected and banned users
 --- init
 UbtTest::flush();
 UbtTest::seed('601', UbtTest::key('live', 'u601'), status => 'DISCONNECTED');
@@ -711,7 +726,7 @@ UbtTest::seed('602', UbtTest::key('live', 'u602'), status => 'BANNED');
 
 
 
-=== TEST 40: state left by the new keys
+=== TEST 41: state left by the new keys
 --- init
 my $s601 = UbtTest::redis('HGET', 'ubt:{u:601}', 'status');
 my $s602 = UbtTest::redis('HGET', 'ubt:{u:602}', 'status');

@@ -139,8 +139,8 @@ if count and count > 0 and period and burst and burst > 0 then
     window = tostring(math.ceil(capacity / 1000))
 end
 
--- last_seen and telemetry are written at most once per interval, so that
--- most requests cost no hash write
+-- last_seen and telemetry are written by every request, or at most once
+-- per interval when one is set, so that a busy user costs fewer writes
 local seen = tonumber(rec[6])
 
 if not seen or now - seen >= tonumber(ARGV[3]) then

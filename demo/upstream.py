@@ -26,7 +26,7 @@ class EchoHandler(BaseHTTPRequestHandler):
     # must carry an exact Content-Length.
     protocol_version = "HTTP/1.1"
     # headers and body go out in separate writes; without this, Nagle's
-    # algorithm holds the body back for about 40 ms on a reused connection
+    # algorithm delays the body by about 40 ms on a reused connection
     disable_nagle_algorithm = True
 
     log_file = sys.stderr

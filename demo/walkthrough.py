@@ -54,7 +54,7 @@ REQUEST_TIMEOUT_S = 10
 
 KEY_PREFIXES = ("ubt_live_", "ubt_test_")
 
-# Known answers for sign(), computed independently with
+# Known-answer vectors for sign(), computed independently with
 #   printf '%s' '<ts>.<user_id>.<nonce>' | openssl dgst -sha256 -hmac '<secret>'
 # (OpenSSL 3.0).
 SIGN_VECTORS = [
@@ -866,7 +866,7 @@ class Walkthrough:
 
 
 def run_self_test():
-    """Check sign(), read_secret_file() and shorten_key() against known answers.
+    """Check sign(), read_secret_file() and shorten_key() against known-answer vectors.
 
     Returns the exit status: 0 if every check passed.
     """

@@ -19,7 +19,8 @@
 
 #define NGX_HTTP_UBT_KEY_LIVE_PREFIX    "ubt_live_"
 #define NGX_HTTP_UBT_KEY_TEST_PREFIX    "ubt_test_"
-#define NGX_HTTP_UBT_KEY_PREFIX_LEN     (sizeof(NGX_HTTP_UBT_KEY_LIVE_PREFIX) - 1)
+#define NGX_HTTP_UBT_KEY_PREFIX_LEN                                           \
+    (sizeof(NGX_HTTP_UBT_KEY_LIVE_PREFIX) - 1)
 
 /* 43 base62 characters carry 256 random bits; 6 more carry a CRC32 */
 #define NGX_HTTP_UBT_KEY_RANDOM_LEN     43
@@ -238,9 +239,9 @@ ngx_int_t ngx_http_ubt_health_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_ubt_authorize_operator(ngx_http_request_t *r,
     ngx_int_t *rc);
 ngx_int_t ngx_http_ubt_read_json_body(ngx_http_request_t *r,
-    const char *what, ngx_http_client_body_handler_pt handler);
-ngx_int_t ngx_http_ubt_get_json_body(ngx_http_request_t *r, const char *what,
-    ngx_str_t *body);
+    const char *endpoint, ngx_http_client_body_handler_pt handler);
+ngx_int_t ngx_http_ubt_get_json_body(ngx_http_request_t *r,
+    const char *endpoint, ngx_str_t *body);
 void ngx_http_ubt_finalize_invalid(ngx_http_request_t *r, ngx_int_t rc,
     const char *reason, const char *field);
 ngx_int_t ngx_http_ubt_method_not_allowed(ngx_http_request_t *r,
@@ -259,7 +260,7 @@ ngx_int_t ngx_http_ubt_known_plan(ngx_http_request_t *r, ngx_str_t *plan);
 ngx_http_ubt_plan_t *ngx_http_ubt_find_plan(ngx_http_ubt_main_conf_t *umcf,
     ngx_str_t *name);
 json_t *ngx_http_ubt_json_object(ngx_http_request_t *r, ngx_str_t *body,
-    const char *what);
+    const char *endpoint);
 
 /* admin API and the control endpoints of the userbot_auth client */
 ngx_int_t ngx_http_ubt_admin_handler(ngx_http_request_t *r);
@@ -276,6 +277,8 @@ ngx_int_t ngx_http_ubt_send_reject(ngx_http_request_t *r,
 ngx_int_t ngx_http_ubt_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *status_text, const char *reason, const char *field);
 ngx_uint_t ngx_http_ubt_reason_status(ngx_http_ubt_reason_e reason);
+ngx_table_elt_t *ngx_http_ubt_add_response_header(ngx_http_request_t *r,
+    char *name, ngx_str_t *value);
 ngx_int_t ngx_http_ubt_rate_headers(ngx_http_request_t *r,
     ngx_http_ubt_ctx_t *ctx, ngx_uint_t mode);
 ngx_int_t ngx_http_ubt_ms_to_seconds(ngx_http_request_t *r, ngx_str_t *value,

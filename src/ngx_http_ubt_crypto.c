@@ -239,7 +239,7 @@ ngx_http_ubt_generate_issued_id(u_char *buf)
         return NGX_ERROR;
     }
 
-    /* 26 digits of 5 bits take 130 bits, so the first digit holds 3 */
+    /* 26 digits of 5 bits take 130 bits, so the first digit has only 3 */
     start = 0;
 
     for (i = 0; i < NGX_HTTP_UBT_ISSUED_ID_LEN; i++) {

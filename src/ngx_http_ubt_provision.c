@@ -60,13 +60,14 @@ ngx_http_ubt_provision_handler(ngx_http_request_t *r)
 
 
 /*
- * Starts reading a request body of at most ubt_max_body_size for handler.
+ * Starts reading a request body of at most ubt_max_body_size for handler;
+ * endpoint names the call in log lines.
  * Returns what a content handler returns: NGX_DONE while the body is read,
  * or the result of a 413 reply.
  */
 
 ngx_int_t
-ngx_http_ubt_read_json_body(ngx_http_request_t *r, const char *what,
+ngx_http_ubt_read_json_body(ngx_http_request_t *r, const char *endpoint,
     ngx_http_client_body_handler_pt handler)
 {
     ngx_int_t                 rc;
@@ -78,7 +79,7 @@ ngx_http_ubt_read_json_body(ngx_http_request_t *r, const char *what,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ubt %s body of %O bytes exceeds "
                       "ubt_max_body_size %uz",
-                      what, r->headers_in.content_length_n,
+                      endpoint, r->headers_in.content_length_n,
                       ulcf->max_body_size);
 
         r->keepalive = 0;
@@ -106,7 +107,7 @@ ngx_http_ubt_read_json_body(ngx_http_request_t *r, const char *what,
  */
 
 ngx_int_t
-ngx_http_ubt_get_json_body(ngx_http_request_t *r, const char *what,
+ngx_http_ubt_get_json_body(ngx_http_request_t *r, const char *endpoint,
     ngx_str_t *body)
 {
     ngx_int_t                 rc;
@@ -124,7 +125,7 @@ ngx_http_ubt_get_json_body(ngx_http_request_t *r, const char *what,
     if (rc == NGX_DECLINED || body->len > ulcf->max_body_size) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ubt %s body exceeds ubt_max_body_size %uz",
-                      what, ulcf->max_body_size);
+                      endpoint, ulcf->max_body_size);
 
         rc = ngx_http_ubt_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                      "PAYLOAD_TOO_LARGE", NULL, NULL);
@@ -205,7 +206,7 @@ ngx_http_ubt_check_token(ngx_http_request_t *r,
 {
     ngx_str_t         *token, *scope;
     ngx_uint_t         i;
-    const char        *what;
+    const char        *endpoint;
     ngx_list_part_t   *part;
     ngx_table_elt_t   *h;
     u_char             digest[NGX_HTTP_UBT_DIGEST_LEN];
@@ -213,8 +214,8 @@ ngx_http_ubt_check_token(ngx_http_request_t *r,
     token = NULL;
     scope = NULL;
 
-    /* names the kind of call in the log lines */
-    what = ulcf->admin ? "admin call" : "provisioning";
+    /* names the endpoint in the log lines */
+    endpoint = ulcf->admin ? "admin call" : "provisioning";
 
     part = &r->headers_in.headers.part;
     h = part->elts;
@@ -239,7 +240,7 @@ ngx_http_ubt_check_token(ngx_http_request_t *r,
             if (token) {
                 ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                               "ubt %s rejected: "
-                              "duplicate X-UBT-PROVISION header", what);
+                              "duplicate X-UBT-PROVISION header", endpoint);
                 return NGX_HTTP_UNAUTHORIZED;
             }
 
@@ -258,7 +259,7 @@ ngx_http_ubt_check_token(ngx_http_request_t *r,
     if (token == NULL || token->len == 0) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ubt %s rejected: "
-                      "no X-UBT-PROVISION header", what);
+                      "no X-UBT-PROVISION header", endpoint);
         return NGX_HTTP_UNAUTHORIZED;
     }
 
@@ -269,7 +270,7 @@ ngx_http_ubt_check_token(ngx_http_request_t *r,
         != 0)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ubt %s rejected: wrong provisioning token", what);
+                      "ubt %s rejected: wrong provisioning token", endpoint);
         return NGX_HTTP_UNAUTHORIZED;
     }
 
@@ -283,7 +284,7 @@ ngx_http_ubt_check_token(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ubt %s rejected: "
                       "X-UBT-SCOPE is not \"PROVISION\" or was sent twice",
-                      what);
+                      endpoint);
         return NGX_HTTP_BAD_REQUEST;
     }
 
@@ -571,7 +572,7 @@ invalid:
 
 json_t *
 ngx_http_ubt_json_object(ngx_http_request_t *r, ngx_str_t *body,
-    const char *what)
+    const char *endpoint)
 {
     json_t        *root;
     json_error_t   error;
@@ -579,7 +580,7 @@ ngx_http_ubt_json_object(ngx_http_request_t *r, ngx_str_t *body,
     if (ngx_strlchr(body->data, body->data + body->len, '\0')) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ubt %s body is not a JSON object: it has a NUL byte",
-                      what);
+                      endpoint);
         return NULL;
     }
 
@@ -589,7 +590,7 @@ ngx_http_ubt_json_object(ngx_http_request_t *r, ngx_str_t *body,
     if (root == NULL || !json_is_object(root)) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ubt %s body is not a JSON object: %s",
-                      what, root ? "not an object" : error.text);
+                      endpoint, root ? "not an object" : error.text);
 
         if (root) {
             json_decref(root);
@@ -947,7 +948,7 @@ ngx_http_ubt_health_done(void *data, ngx_http_ubt_redis_rc_e rc,
 ngx_int_t
 ngx_http_ubt_method_not_allowed(ngx_http_request_t *r, char *allow)
 {
-    ngx_table_elt_t  *h;
+    ngx_str_t  value;
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "ubt rejected method \"%V\", allowed: %s",
@@ -957,15 +958,12 @@ ngx_http_ubt_method_not_allowed(ngx_http_request_t *r, char *allow)
         r->keepalive = 0;
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    value.data = (u_char *) allow;
+    value.len = ngx_strlen(allow);
+
+    if (ngx_http_ubt_add_response_header(r, "Allow", &value) == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Allow");
-    h->value.data = (u_char *) allow;
-    h->value.len = ngx_strlen(allow);
 
     return ngx_http_ubt_send_error(r, NGX_HTTP_NOT_ALLOWED,
                                    "METHOD_NOT_ALLOWED", NULL, NULL);

@@ -17,8 +17,10 @@ static ngx_int_t ngx_http_ubt_add_request_id(ngx_http_request_t *r,
     json_t *body);
 static ngx_int_t ngx_http_ubt_add_rate_limit(ngx_http_request_t *r,
     ngx_http_ubt_ctx_t *ctx, json_t *body);
-static ngx_int_t ngx_http_ubt_push_header(ngx_http_request_t *r, char *name,
-    ngx_str_t *value);
+
+
+static ngx_str_t  ngx_http_ubt_no_store = ngx_string("no-store");
+static ngx_str_t  ngx_http_ubt_realm = ngx_string("UBT realm=\"ubt\"");
 
 
 ngx_str_t  ngx_http_ubt_reason_names[] = {
@@ -221,24 +223,20 @@ ngx_http_ubt_send_json(ngx_http_request_t *r, ngx_uint_t status,
     r->headers_out.content_type_lowcase = NULL;
 
     /* replies may carry a key shown once, or a per-request verdict */
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_http_ubt_add_response_header(r, "Cache-Control",
+                                         &ngx_http_ubt_no_store)
+        == NULL)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
-
     if (status == NGX_HTTP_UNAUTHORIZED) {
-        h = ngx_list_push(&r->headers_out.headers);
+        h = ngx_http_ubt_add_response_header(r, "WWW-Authenticate",
+                                             &ngx_http_ubt_realm);
         if (h == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        h->hash = 1;
-        ngx_str_set(&h->key, "WWW-Authenticate");
-        ngx_str_set(&h->value, "UBT realm=\"ubt\"");
         r->headers_out.www_authenticate = h;
     }
 
@@ -277,7 +275,8 @@ ngx_http_ubt_add_rate_limit(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
     seconds = ctx->rate_retry;
 
     if (ngx_http_ubt_ms_to_seconds(r, &seconds, 1) != NGX_OK
-        || ngx_http_ubt_push_header(r, "Retry-After", &seconds) != NGX_OK)
+        || ngx_http_ubt_add_response_header(r, "Retry-After", &seconds)
+           == NULL)
     {
         return NGX_ERROR;
     }
@@ -298,18 +297,19 @@ ngx_http_ubt_add_rate_limit(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    /* a 429 always says what the limit is, whatever accepted replies say */
+    /* a 429 carries the X-RateLimit headers even where they are off */
     ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
 
-    return ngx_http_ubt_rate_headers(r, ctx, ulcf->rate_headers
-                                             | NGX_HTTP_UBT_RATE_HEADERS_LEGACY);
+    return ngx_http_ubt_rate_headers(r, ctx,
+                                     ulcf->rate_headers
+                                     | NGX_HTTP_UBT_RATE_HEADERS_LEGACY);
 }
 
 
 /*
  * Adds the rate limit headers of the mode: X-RateLimit-Limit, -Remaining
  * and -Reset, and the RateLimit-Policy and RateLimit fields of the IETF
- * draft, as in RateLimit-Policy: "ubt";q=30;w=60 and RateLimit: "ubt";r=29;t=2.
+ * draft, such as "ubt";q=30;w=60 and "ubt";r=29;t=2.
  */
 
 ngx_int_t
@@ -320,14 +320,15 @@ ngx_http_ubt_rate_headers(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
     ngx_str_t   policy, state;
 
     if (mode & NGX_HTTP_UBT_RATE_HEADERS_LEGACY) {
-        if (ngx_http_ubt_push_header(r, "X-RateLimit-Limit", &ctx->rate_limit)
-            != NGX_OK
-            || ngx_http_ubt_push_header(r, "X-RateLimit-Remaining",
-                                        &ctx->rate_remaining)
-               != NGX_OK
-            || ngx_http_ubt_push_header(r, "X-RateLimit-Reset",
-                                        &ctx->rate_reset)
-               != NGX_OK)
+        if (ngx_http_ubt_add_response_header(r, "X-RateLimit-Limit",
+                                             &ctx->rate_limit)
+            == NULL
+            || ngx_http_ubt_add_response_header(r, "X-RateLimit-Remaining",
+                                                &ctx->rate_remaining)
+               == NULL
+            || ngx_http_ubt_add_response_header(r, "X-RateLimit-Reset",
+                                                &ctx->rate_reset)
+               == NULL)
         {
             return NGX_ERROR;
         }
@@ -352,8 +353,9 @@ ngx_http_ubt_rate_headers(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
                     &ctx->rate_reset);
     state.len = p - state.data;
 
-    if (ngx_http_ubt_push_header(r, "RateLimit-Policy", &policy) != NGX_OK
-        || ngx_http_ubt_push_header(r, "RateLimit", &state) != NGX_OK)
+    if (ngx_http_ubt_add_response_header(r, "RateLimit-Policy", &policy)
+        == NULL
+        || ngx_http_ubt_add_response_header(r, "RateLimit", &state) == NULL)
     {
         return NGX_ERROR;
     }
@@ -362,14 +364,17 @@ ngx_http_ubt_rate_headers(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
 }
 
 
-static ngx_int_t
-ngx_http_ubt_push_header(ngx_http_request_t *r, char *name, ngx_str_t *value)
+/* adds a response header and returns it, or NULL when out of memory */
+
+ngx_table_elt_t *
+ngx_http_ubt_add_response_header(ngx_http_request_t *r, char *name,
+    ngx_str_t *value)
 {
     ngx_table_elt_t  *h;
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     h->hash = 1;
@@ -377,7 +382,7 @@ ngx_http_ubt_push_header(ngx_http_request_t *r, char *name, ngx_str_t *value)
     h->key.len = ngx_strlen(name);
     h->value = *value;
 
-    return NGX_OK;
+    return h;
 }
 
 

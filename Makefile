@@ -67,8 +67,16 @@ up: deps build
 down:
 	demo/ubt-demo down
 
+# The suites whose requests all go to the test server run a second time
+# over HTTP/2 (TEST_NGINX_USE_HTTP2), so that every credential, admin and
+# provisioning case is checked on both protocols.  The others drive a
+# second gateway, bursts or Redis faults over HTTP/1.1 sockets of their own.
+HTTP2_SUITES  := t/001-access.t t/002-provision.t t/003-config.t \
+                 t/004-redis.t t/005-hmac.t t/006-admin.t t/007-control.t
+
 test: deps build
 	util/run-tests
+	TEST_NGINX_USE_HTTP2=1 util/run-tests $(HTTP2_SUITES)
 
 # The suites run with every test nginx under valgrind memcheck; a block
 # fails when memcheck reports an error or a definite leak.  Suites whose

@@ -11,7 +11,7 @@ repeat_each(2);
 
 # Tests per repeat: one status check per response plus the sections each
 # block lists; the shutdown_error_log block adds 2 tests only once.
-plan tests => repeat_each() * 96 + 2;
+plan tests => repeat_each() * 99 + 2;
 
 no_shuffle();
 run_tests();
@@ -501,3 +501,23 @@ GET /t?from=access-log
 "GET /t?from=access-log HTTP/1.1" 200
 --- no_access_log
 "POST
+
+
+
+=== TEST 35: request over HTTP/2
+openresty/test-nginx enables HTTP/2 with "http2 on" for nginx 1.19.9 and
+later, a directive nginx has only from 1.25.1, so there it needs 1.25.1.
+--- skip_eval
+3: $INC{'Test/Nginx/Util.pm'} && `${\($ENV{TEST_NGINX_BINARY} || 'nginx')} -v 2>&1` =~ m{/1\.(\d+)\.} && $1 < 25
+--- http2
+--- config
+    location = /t {
+        return 200 "$server_protocol $http_x_word\n";
+    }
+--- request
+GET /t
+--- more_headers
+X-Word: plum
+--- raw_response_headers_like: ^HTTP/2 200
+--- response_body
+HTTP/2.0 plum

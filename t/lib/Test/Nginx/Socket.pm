@@ -55,6 +55,7 @@ our $NginxBinary       = $ENV{TEST_NGINX_BINARY} || find_nginx_binary();
 our $ServRoot          = $ENV{TEST_NGINX_SERVROOT}
                          || File::Spec->rel2abs('t/servroot');
 our $UseValgrind       = $ENV{TEST_NGINX_USE_VALGRIND} || 0;
+our $UseHttp2          = $ENV{TEST_NGINX_USE_HTTP2} || 0;
 our $ValgrindSuppressions = $ENV{TEST_NGINX_VALGRIND_SUPPRESSIONS};
 
 # Seconds that an nginx under valgrind gets to write its pid file after
@@ -81,6 +82,7 @@ my $ShutdownBlock;      # block whose shutdown_error_log is checked at stop
 my %RandPorts;          # TEST_NGINX_RAND_PORT_* values of the current block
 my @ValgrindBlocks;     # names of the blocks run on the nginx under valgrind
 my %WarnedSections;
+my %Http2Blocks;        # block name => whether it runs over HTTP/2
 my $NginxVersion;
 my $NginxBuildInfo;     # `nginx -V` output
 
@@ -97,7 +99,7 @@ my %KnownSections = map { $_ => 1 } qw(
     grep_error_log_out access_log no_access_log shutdown_error_log
     no_shutdown_error_log error_log_file log_level user_files init
     post_setup_server_root must_die suppress_stderr skip_eval skip_nginx
-    skip_valgrind todo ONLY SKIP LAST
+    skip_valgrind http2 no_http2 todo ONLY SKIP LAST
 );
 
 ## Exported settings.
@@ -329,17 +331,36 @@ sub run_requests {
 
     my $req_idx = 0;
     for my $exchange (@$exchanges) {
-        my $result = Test::Nginx::Bundled::HTTP::exchange(
-            host         => $ServerAddr,
-            port         => $ClientPort,
-            packets      => $exchange->{packets},
-            packet_delay => scalar $block->raw_request_middle_delay,
-            shutdown     => shutdown_how($block),
-            timeout      => $timeout,
-        );
+        my $result;
+        if (use_http2($block)) {
+            $result = Test::Nginx::Bundled::HTTP::curl_exchange(
+                host      => $ServerAddr,
+                port      => $ClientPort,
+                request   => $exchange->{packets}[0],
+                body_file => html_dir() . "/curl.data.bin",
+                timeout   => $timeout,
+            );
+
+        } else {
+            $result = Test::Nginx::Bundled::HTTP::exchange(
+                host         => $ServerAddr,
+                port         => $ClientPort,
+                packets      => $exchange->{packets},
+                packet_delay => scalar $block->raw_request_middle_delay,
+                shutdown     => shutdown_how($block),
+                timeout      => $timeout,
+            );
+        }
 
         if ($result->{error}) {
             Test::More::diag("$name - $result->{error}");
+        }
+
+        if (defined $result->{http2} && !$result->{http2}
+            && length $result->{raw})
+        {
+            Test::More::fail("$name - reply came over HTTP/2 (request "
+                             . "$req_idx, repeat $repeat_idx)");
         }
 
         if ($result->{timed_out} && !defined $block->abort) {
@@ -1280,7 +1301,7 @@ EOF
         . temp_path_directives($root, $http_config)
         . "\n$http_config\n"
         . "    server {\n"
-        . "        listen $ListenAddr:$ServerPort;\n"
+        . "        " . listen_directive($block) . "\n"
         . "        server_name '$quoted_name';\n"
         . "        client_max_body_size 30M;\n"
         . "\n$ConfigPreamble\n"
@@ -1295,6 +1316,65 @@ EOF
 
     $conf .= "    }\n}\n\n$post_main_config\n";
     return $conf;
+}
+
+# The listen directive of the test server.  nginx 1.25.1 moved HTTP/2
+# from a listen parameter to the "http2" directive.
+sub listen_directive {
+    my ($block) = @_;
+
+    my $listen = "listen $ListenAddr:$ServerPort";
+
+    return "$listen;" unless use_http2($block);
+
+    my $version = nginx_version();
+    if (defined $version && $version >= canonical_version(1, 25, 1)) {
+        return "$listen; http2 on;";
+    }
+
+    return "$listen http2;";
+}
+
+# Whether the requests of a block go over HTTP/2: --- http2 asks for it,
+# and TEST_NGINX_USE_HTTP2 asks for it for every block that can, as in
+# test-nginx.  Raw and pipelined requests, HTTP/1.0 requests, client
+# aborts and half-closed connections stay on HTTP/1.x, since curl cannot
+# send them.
+sub use_http2 {
+    my ($block) = @_;
+
+    my $name = $block->name;
+
+    return $Http2Blocks{$name} if exists $Http2Blocks{$name};
+
+    my $reason;
+    if (defined $block->raw_request) {
+        $reason = 'raw_request';
+    } elsif (defined $block->pipelined_requests) {
+        $reason = 'pipelined_requests';
+    } elsif (defined $block->abort || defined $block->shutdown) {
+        $reason = 'abort or shutdown';
+    } elsif (!ref $block->request && defined $block->request
+             && $block->request =~ m{HTTP/1\.0})
+    {
+        $reason = 'an HTTP/1.0 request';
+    }
+
+    my $wanted = 0;
+    if (defined $block->http2) {
+        bail_out("$name - --- http2 cannot be used with $reason")
+            if defined $reason;
+        $wanted = 1;
+
+    } elsif ($UseHttp2 && !defined $block->no_http2) {
+        if (defined $reason) {
+            warn "$name - $reason: sent over HTTP/1.1\n";
+        } else {
+            $wanted = 1;
+        }
+    }
+
+    return $Http2Blocks{$name} = $wanted;
 }
 
 # Keep nginx's temporary files inside the server root instead of the
@@ -1595,8 +1675,8 @@ more_headers (text or C<eval> array, one entry per request), raw_request,
 pipelined_requests, raw_request_middle_delay, shutdown, timeout, abort,
 wait, init, post_setup_server_root, user_files, log_level, server_name,
 error_log_file, response_body_eval, response_body_filters, suppress_stderr,
-skip_valgrind (see below), and the Test::Base meta sections ONLY, SKIP and
-LAST.
+skip_valgrind and http2 (see below), no_http2, and the Test::Base meta
+sections ONLY, SKIP and LAST.
 
 =head1 VALGRIND MODE
 
@@ -1621,6 +1701,20 @@ run nginx without valgrind.  C<--- skip_valgrind> is for blocks that
 depend on timing.  openresty/test-nginx has no such section, and it
 does not warn about sections it does not know.
 
+=head1 HTTP/2 MODE
+
+A block with C<--- http2>, or every block when C<TEST_NGINX_USE_HTTP2> is
+set to a true value (except those with C<--- no_http2>), runs over
+HTTP/2 without TLS: the server listens with the C<http2> parameter (the
+C<http2 on> directive from nginx 1.25.1), and each request is sent with
+C<curl --http2-prior-knowledge>, as in test-nginx.  Connection,
+Content-Length and Transfer-Encoding headers are left to curl; the other
+headers are sent as written.  A reply that arrives over another protocol
+adds one failed test.  Blocks with raw or pipelined requests, an
+HTTP/1.0 request, C<abort> or C<shutdown> stay on HTTP/1.1: with
+C<--- http2> that stops the run, and in the environment mode a warning
+names the block.
+
 =head1 ENVIRONMENT
 
 TEST_NGINX_BINARY, TEST_NGINX_SERVROOT, TEST_NGINX_SERVER_PORT (or
@@ -1629,6 +1723,7 @@ TEST_NGINX_LOAD_MODULES, TEST_NGINX_LOG_LEVEL, TEST_NGINX_MASTER_PROCESS,
 TEST_NGINX_NO_SHUFFLE, TEST_NGINX_TIMEOUT, TEST_NGINX_SLEEP,
 TEST_NGINX_NO_CLEAN, TEST_NGINX_WORKER_USER, TEST_NGINX_EVENT_TYPE,
 TEST_NGINX_CHECK_ACCUM_ERR_LOG, TEST_NGINX_VERBOSE, TEST_NGINX_USE_VALGRIND,
-TEST_NGINX_VALGRIND_SUPPRESSIONS, TEST_NGINX_VALGRIND_TIMEOUT.
+TEST_NGINX_VALGRIND_SUPPRESSIONS, TEST_NGINX_VALGRIND_TIMEOUT,
+TEST_NGINX_USE_HTTP2.
 
 =cut

@@ -1,8 +1,9 @@
 package Test::Nginx::Bundled::HTTP;
 
-# HTTP/1.x client side of the bundled Test::Nginx::Socket: builds request
-# bytes from block sections, sends them over one TCP connection and parses
-# the responses (Content-Length, chunked or ended by connection close).
+# Client side of the bundled Test::Nginx::Socket: builds request bytes
+# from block sections, sends them over one TCP connection and parses the
+# responses (Content-Length, chunked or ended by connection close).
+# HTTP/2 requests go through curl, as in test-nginx.
 
 use strict;
 use warnings;
@@ -11,6 +12,7 @@ use Errno qw(EAGAIN EINTR EWOULDBLOCK);
 use HTTP::Response ();
 use IO::Select ();
 use IO::Socket::INET ();
+use IPC::Run3 ();
 use Time::HiRes qw(sleep time);
 
 # Turn --- more_headers text into header lines.  Lines starting with "#"
@@ -147,6 +149,73 @@ sub exchange {
     return \%result;
 }
 
+# Send one request, given as the bytes build_request() makes, over
+# HTTP/2 without TLS (curl --http2-prior-knowledge).  Connection framing
+# headers are left to curl, since HTTP/2 forbids them; every other header
+# is passed as given, duplicates and case included.  The body is written
+# to $args{body_file}.  Returns the same hash as exchange(), with raw
+# holding curl's -i output, and http2 set when the reply came over HTTP/2.
+sub curl_exchange {
+    my (%args) = @_;
+
+    my %result = (raw => '');
+
+    if ($args{request} !~ m{\A(\S+) (\S+) HTTP/[\d.]+\r\n(.*?)\r\n\r\n(.*)\z}s)
+    {
+        $result{error} = "cannot turn the request into curl arguments";
+        return \%result;
+    }
+
+    my ($method, $uri, $head, $body) = ($1, $2, $3, $4);
+    my @cmd = ('curl', '-i', '-sS', '--http2-prior-knowledge',
+               '--max-time', $args{timeout},
+               '-H', 'User-Agent:', '-H', 'Accept:');
+
+    # -X HEAD would make curl wait for a body that never comes
+    push @cmd, $method eq 'HEAD' ? '-I' : ('-X', $method);
+
+    for my $line (split /\r\n/, $head) {
+        next if $line =~ /^(?:Connection|Content-Length|Transfer-Encoding):/i;
+
+        # "Name:" alone would make curl drop the header, so an empty value
+        # is sent as "Name;", curl's spelling of an empty header.
+        $line =~ s/^([^:]+):\s*$/$1;/;
+        push @cmd, '-H', $line;
+    }
+
+    if (length $body) {
+        open my $fh, '>', $args{body_file}
+            or die "cannot write $args{body_file}: $!\n";
+        binmode $fh;
+        print $fh $body;
+        close $fh;
+
+        # curl would add a form Content-Type that HTTP/1.1 requests lack
+        if ($head !~ /^Content-Type\s*:/mi) {
+            push @cmd, '-H', 'Content-Type:';
+        }
+
+        push @cmd, '--data-binary', "\@$args{body_file}";
+    }
+
+    push @cmd, "http://$args{host}:$args{port}$uri";
+
+    my ($out, $err) = ('', '');
+    IPC::Run3::run3(\@cmd, \undef, \$out, \$err,
+                    { binmode_stdout => ':raw' });
+
+    if ($? >> 8 == 28) {
+        $result{timed_out} = 1;
+
+    } elsif ($?) {
+        $result{error} = "curl exited with " . ($? >> 8) . ": $err";
+    }
+
+    $result{raw} = $out;
+    $result{http2} = $out =~ m{\AHTTP/2 } ? 1 : 0;
+    return \%result;
+}
+
 # nginx listens before it writes its pid file, so a refused connection
 # means nginx has gone away.  The retries only smooth over a busy host.
 sub connect_with_retry {
@@ -210,7 +279,7 @@ sub parse_response {
     $result{raw_headers} = $head;
 
     my ($status_line, @header_lines) = split /\r\n/, $head;
-    if ($status_line !~ m{^(HTTP/\d+\.\d+)\s+(\d{3})(?:\s+(.*))?$}) {
+    if ($status_line !~ m{^(HTTP/\d+(?:\.\d+)?)\s+(\d{3})(?:\s+(.*))?$}) {
         $result{error} = "invalid status line \"$status_line\"";
         return \%result;
     }

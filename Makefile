@@ -16,7 +16,8 @@ LD_OPT        ?= -Wl,-z,relro -Wl,-z,now -fPIC
 SOURCES       := config ngx_http_ubt_module.c $(wildcard src/*.c src/*.h) \
                  $(wildcard redis/*.lua)
 
-.PHONY: all build deps demo up down test test-valgrind clean
+.PHONY: all build deps demo up down test test-constant-time test-valgrind \
+        clean
 
 all: build
 
@@ -74,9 +75,27 @@ down:
 HTTP2_SUITES  := t/001-access.t t/002-provision.t t/003-config.t \
                  t/004-redis.t t/005-hmac.t t/006-admin.t t/007-control.t
 
-test: deps build
+# The constant-time check: a second build of the module, with
+# NGX_HTTP_UBT_CT_CHECK, marks every secret as undefined for valgrind's
+# memcheck, and the suites that compare secrets run on it under memcheck.
+# A branch or an address that depends on a secret byte fails them.
+CT_MODULE     := $(BUILD)/ct/ngx_http_ubt_module.so
+CT_SUITES     := t/005-hmac.t t/011-constant-time.t
+CT_RUN        := TEST_NGINX_USE_VALGRIND=1 \
+                 TEST_NGINX_LOAD_MODULES=$(CT_MODULE) \
+                 util/run-tests $(CT_SUITES)
+
+$(CT_MODULE): $(SOURCES)
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/ct \
+	    CC_OPT="$(CC_OPT) -DNGX_HTTP_UBT_CT_CHECK=1" build
+
+test: deps build $(CT_MODULE)
 	util/run-tests
 	TEST_NGINX_USE_HTTP2=1 util/run-tests $(HTTP2_SUITES)
+	$(CT_RUN)
+
+test-constant-time: deps $(CT_MODULE)
+	$(CT_RUN)
 
 # The suites run with every test nginx under valgrind memcheck; a block
 # fails when memcheck reports an error or a definite leak.  Suites whose

@@ -605,9 +605,8 @@ ngx_http_ubt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->signing_secret.len && conf->provision_digest.len) {
         ngx_http_ubt_digest(&conf->signing_secret, digest);
 
-        if (ngx_memcmp(digest, conf->provision_digest.data,
-                       NGX_HTTP_UBT_DIGEST_LEN)
-            == 0)
+        if (ngx_http_ubt_secret_equal(digest, conf->provision_digest.data,
+                                      NGX_HTTP_UBT_DIGEST_LEN))
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "the signing secret and the provisioning "
@@ -796,8 +795,17 @@ ngx_http_ubt_signing_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    return ngx_http_ubt_read_secret_file(cf, &value[1], &ulcf->signing_secret,
-                                         NGX_HTTP_UBT_SECRET_MIN_LEN);
+    if (ngx_http_ubt_read_secret_file(cf, &value[1], &ulcf->signing_secret,
+                                      NGX_HTTP_UBT_SECRET_MIN_LEN)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_http_ubt_ct_secret(ulcf->signing_secret.data,
+                           ulcf->signing_secret.len);
+
+    return NGX_CONF_OK;
 }
 
 
@@ -834,6 +842,9 @@ ngx_http_ubt_provision_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     ulcf->provision_digest.len = NGX_HTTP_UBT_DIGEST_LEN;
 
     ngx_explicit_memzero(secret.data, secret.len);
+
+    ngx_http_ubt_ct_secret(ulcf->provision_digest.data,
+                           NGX_HTTP_UBT_DIGEST_LEN);
 
     return NGX_CONF_OK;
 }

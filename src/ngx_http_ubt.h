@@ -17,6 +17,22 @@
 #include <jansson.h>
 
 
+/*
+ * A build with NGX_HTTP_UBT_CT_CHECK marks every secret as undefined for
+ * valgrind's memcheck, which then reports each branch and each memory
+ * address that depends on a secret byte.  Only the outcome of a comparison
+ * is made defined again.  Other builds compile the marks away.
+ */
+#if (NGX_HTTP_UBT_CT_CHECK)
+#include <valgrind/memcheck.h>
+#define ngx_http_ubt_ct_secret(p, n)  VALGRIND_MAKE_MEM_UNDEFINED(p, n)
+#define ngx_http_ubt_ct_public(p, n)  VALGRIND_MAKE_MEM_DEFINED(p, n)
+#else
+#define ngx_http_ubt_ct_secret(p, n)
+#define ngx_http_ubt_ct_public(p, n)
+#endif
+
+
 #define NGX_HTTP_UBT_KEY_LIVE_PREFIX    "ubt_live_"
 #define NGX_HTTP_UBT_KEY_TEST_PREFIX    "ubt_test_"
 #define NGX_HTTP_UBT_KEY_PREFIX_LEN                                           \
@@ -288,6 +304,7 @@ ngx_int_t ngx_http_ubt_ms_to_seconds(ngx_http_request_t *r, ngx_str_t *value,
 ngx_int_t ngx_http_ubt_generate_key(u_char *buf, ngx_flag_t test);
 ngx_int_t ngx_http_ubt_check_key(ngx_str_t *key, ngx_flag_t *test);
 void ngx_http_ubt_digest(ngx_str_t *data, u_char *digest);
+ngx_int_t ngx_http_ubt_secret_equal(u_char *a, u_char *b, size_t len);
 ngx_int_t ngx_http_ubt_verify_signature(ngx_str_t *secret, ngx_str_t *ts,
     ngx_str_t *user_id, ngx_str_t *nonce, ngx_str_t *sign);
 ngx_int_t ngx_http_ubt_generate_issued_id(u_char *buf);

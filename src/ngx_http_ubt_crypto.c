@@ -157,6 +157,23 @@ ngx_http_ubt_digest(ngx_str_t *data, u_char *digest)
 
 
 /*
+ * Compares secret bytes in constant time; only the outcome is public.
+ */
+
+ngx_int_t
+ngx_http_ubt_secret_equal(u_char *a, u_char *b, size_t len)
+{
+    int  rc;
+
+    rc = CRYPTO_memcmp(a, b, len);
+
+    ngx_http_ubt_ct_public(&rc, sizeof(int));
+
+    return rc == 0;
+}
+
+
+/*
  * Verifies a hex HMAC-SHA256 over "<ts>.<user_id>.<nonce>" in constant time.
  * The caller has checked that sign is 64 hex digits.
  */
@@ -205,7 +222,7 @@ ngx_http_ubt_verify_signature(ngx_str_t *secret, ngx_str_t *ts,
     }
 
     if (mac_len != NGX_HTTP_UBT_DIGEST_LEN
-        || CRYPTO_memcmp(mac, given, NGX_HTTP_UBT_DIGEST_LEN) != 0)
+        || !ngx_http_ubt_secret_equal(mac, given, NGX_HTTP_UBT_DIGEST_LEN))
     {
         return NGX_DECLINED;
     }

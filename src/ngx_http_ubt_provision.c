@@ -6,8 +6,6 @@
 
 #include "ngx_http_ubt.h"
 
-#include <openssl/crypto.h>
-
 
 /* the maximum grace period of a rotated key, in seconds: 30 days */
 #define NGX_HTTP_UBT_GRACE_MAX  2592000
@@ -265,9 +263,8 @@ ngx_http_ubt_check_token(ngx_http_request_t *r,
 
     ngx_http_ubt_digest(token, digest);
 
-    if (CRYPTO_memcmp(digest, ulcf->provision_digest.data,
-                      NGX_HTTP_UBT_DIGEST_LEN)
-        != 0)
+    if (!ngx_http_ubt_secret_equal(digest, ulcf->provision_digest.data,
+                                   NGX_HTTP_UBT_DIGEST_LEN))
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ubt %s rejected: wrong provisioning token", endpoint);

@@ -17,6 +17,17 @@
 #define NGX_HTTP_UBT_DEAD_FACTOR  4
 
 
+/* the number of error causes whose log lines are limited separately */
+#define NGX_HTTP_UBT_REDIS_LOG_CAUSES  4
+
+
+typedef struct {
+    uint32_t                       cause;
+    time_t                         logged;
+    ngx_uint_t                     suppressed;
+} ngx_http_ubt_redis_log_cause_t;
+
+
 struct ngx_http_ubt_redis_s {
     ngx_http_ubt_main_conf_t      *umcf;
     redisAsyncContext             *ac;
@@ -30,8 +41,7 @@ struct ngx_http_ubt_redis_s {
     ngx_uint_t                     pending;
     ngx_uint_t                     handshake;
 
-    time_t                         logged;
-    ngx_uint_t                     suppressed;
+    ngx_http_ubt_redis_log_cause_t causes[NGX_HTTP_UBT_REDIS_LOG_CAUSES];
 
     unsigned                       connected:1;
     unsigned                       exiting:1;
@@ -871,34 +881,69 @@ ngx_http_ubt_redis_cancel(ngx_http_ubt_redis_call_t *call)
 
 
 /*
- * Request-time Redis errors are logged at most once a second per worker,
- * so that an outage does not flood the error log.
+ * Logs a request-time Redis error at most once a second per worker and
+ * cause, so that an outage does not flood the error log while a new cause
+ * still shows at once.  The cause is the message without its digits, and
+ * the last four causes are tracked: a fifth replaces the oldest.
  */
 
 static void
 ngx_http_ubt_redis_log_limited(ngx_http_ubt_redis_t *rd, ngx_uint_t level,
     const char *fmt, ...)
 {
-    u_char      *p, msg[NGX_MAX_ERROR_STR];
-    va_list      args;
-    ngx_uint_t   suppressed;
+    u_char                          *p, *q, msg[NGX_MAX_ERROR_STR];
+    time_t                           now;
+    va_list                          args;
+    uint32_t                         cause;
+    ngx_uint_t                       i, suppressed;
+    ngx_http_ubt_redis_log_cause_t  *slot, *oldest;
 
     if (rd->log.log_level < level) {
         return;
     }
 
-    if (rd->logged == ngx_time()) {
-        rd->suppressed++;
-        return;
-    }
-
-    suppressed = rd->suppressed;
-    rd->logged = ngx_time();
-    rd->suppressed = 0;
-
     va_start(args, fmt);
     p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
     va_end(args);
+
+    ngx_crc32_init(cause);
+
+    for (q = msg; q < p; q++) {
+        if (*q < '0' || *q > '9') {
+            ngx_crc32_update(&cause, q, 1);
+        }
+    }
+
+    ngx_crc32_final(cause);
+
+    now = ngx_time();
+    slot = NULL;
+    oldest = &rd->causes[0];
+
+    for (i = 0; i < NGX_HTTP_UBT_REDIS_LOG_CAUSES; i++) {
+        if (rd->causes[i].cause == cause && rd->causes[i].logged) {
+            slot = &rd->causes[i];
+            break;
+        }
+
+        if (rd->causes[i].logged < oldest->logged) {
+            oldest = &rd->causes[i];
+        }
+    }
+
+    if (slot == NULL) {
+        slot = oldest;
+        slot->cause = cause;
+        slot->suppressed = 0;
+
+    } else if (slot->logged == now) {
+        slot->suppressed++;
+        return;
+    }
+
+    suppressed = slot->suppressed;
+    slot->logged = now;
+    slot->suppressed = 0;
 
     if (suppressed) {
         p = ngx_slprintf(p, msg + sizeof(msg),

@@ -347,7 +347,12 @@ sub private_redis_port {
 }
 
 
+# Extra arguments go after the default ones, so that they override them.
+# It returns once Redis answers, even if only that it is loading its data.
+
 sub private_redis_start {
+    my (@extra) = @_;
+
     my $dir = "$ENV{TEST_NGINX_UBT_DIR}/private-redis";
     my $port = private_redis_port();
 
@@ -356,12 +361,13 @@ sub private_redis_start {
     system('redis-server', '--port', $port, '--bind', '127.0.0.1',
            '--save', '', '--appendonly', 'yes', '--appendfsync', 'always',
            '--dir', $dir, '--daemonize', 'yes',
-           '--pidfile', "$dir/redis.pid", '--logfile', "$dir/redis.log") == 0
+           '--pidfile', "$dir/redis.pid", '--logfile', "$dir/redis.log",
+           @extra) == 0
         or die "redis-server on port $port failed to start\n";
 
     for (1 .. 100) {
         my $pong = eval { private_redis('PING') };
-        if (defined $pong && $pong eq 'PONG') {
+        if ((defined $pong && $pong eq 'PONG') || private_redis_loading()) {
             open my $fh, '<', "$dir/redis.pid" or die "no redis pid file\n";
             chomp($Private{pid} = <$fh>);
             return;
@@ -396,6 +402,14 @@ sub private_redis_stop {
 }
 
 
+# Whether the private Redis answers that it is loading its dataset.
+
+sub private_redis_loading {
+    return !defined eval { private_redis('PING') }
+        && $@ =~ /^redis error: LOADING/;
+}
+
+
 sub _state {
     my ($pid) = @_;
 
@@ -417,19 +431,46 @@ sub private_redis {
 sub status_of {
     my ($uri, $headers) = @_;
 
+    my ($status) = response_of(request_start($uri, $headers));
+
+    return $status;
+}
+
+
+# Sends one GET request to the test nginx on a new connection and returns
+# the socket, or undef, without waiting for the reply.
+
+sub request_start {
+    my ($uri, $headers) = @_;
+
     my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                      PeerPort => server_port(),
                                      Proto => 'tcp', Timeout => 3)
-        or return 0;
+        or return undef;
 
     (my $lines = $headers // '') =~ s/\n/\r\n/g;
     print $sock "GET $uri HTTP/1.1\r\nHost: localhost\r\n"
                 . "Connection: close\r\n$lines\r\n";
 
-    my $status = <$sock> // '';
+    return $sock;
+}
+
+
+# Reads the reply on a socket from request_start() and returns its status
+# code (0 when no reply came) and its body.
+
+sub response_of {
+    my ($sock) = @_;
+
+    return (0, '') unless $sock;
+
+    local $/;
+    my $reply = <$sock> // '';
     close $sock;
 
-    return $status =~ m{^HTTP/1\.[01] (\d{3})} ? $1 : 0;
+    my ($head, $body) = split /\r\n\r\n/, $reply, 2;
+
+    return ($head =~ m{^HTTP/1\.[01] (\d{3})} ? $1 : 0, $body // '');
 }
 
 

@@ -17,7 +17,7 @@ SOURCES       := config ngx_http_ubt_module.c $(wildcard src/*.c src/*.h) \
                  $(wildcard redis/*.lua)
 
 .PHONY: all build deps demo up down test test-constant-time test-valgrind \
-        clean
+        fuzz fuzz-deps clean
 
 all: build
 
@@ -114,6 +114,42 @@ test-valgrind: deps build
 	@echo "test-valgrind: skipping t/009-ratelimit.t (rate windows and Retry-After of 1 s, concurrency bursts)"
 	@echo "test-valgrind: skipping t/010-faults.t (Redis killed and restarted under load with a 300 ms timeout)"
 	TEST_NGINX_USE_VALGRIND=1 util/run-tests $(VALGRIND_SUITES)
+
+# libFuzzer targets for the parsers of untrusted input, built with clang
+# and AddressSanitizer and UndefinedBehaviorSanitizer against nginx core
+# objects compiled the same way (util/fuzz-nginx), and each run for
+# FUZZ_SECONDS.  New inputs go to build/fuzz/corpus, not to fuzz/corpus;
+# the run fails when a target crashes, a sanitizer reports an error or a
+# harness check fails.  See fuzz/ and util/run-fuzz.
+FUZZ          := $(BUILD)/fuzz
+FUZZ_CC       ?= clang-14
+FUZZ_SECONDS  ?= 60
+FUZZ_TARGETS  := headers timestamp tokens provision admin log_update
+FUZZ_CFLAGS   := -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all \
+                 -DNGX_DEBUG_PALLOC=1
+# nginx's own warning flags for clang
+FUZZ_WARN     := -Wall -Wextra -Wpointer-arith -Wconditional-uninitialized \
+                 -Wno-unused-parameter -Werror
+FUZZ_COMMON   := fuzz/ngx_http_ubt_fuzz.c fuzz/ngx_http_ubt_fuzz.h \
+                 fuzz/ngx_http_ubt_unity.c
+
+fuzz-deps:
+	@util/install-deps fuzz
+
+$(FUZZ)/nginx.objs: util/fuzz-nginx config
+	util/fuzz-nginx $(FUZZ) $(FUZZ_CC) \
+	    "$(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined"
+
+$(FUZZ)/bin/%: fuzz/%.c $(FUZZ_COMMON) $(SOURCES) $(FUZZ)/nginx.objs
+	@mkdir -p $(FUZZ)/bin
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_WARN) \
+	    -fsanitize=fuzzer,address,undefined \
+	    $$(cat $(FUZZ)/nginx.incs) -I fuzz -o $@ \
+	    fuzz/$*.c fuzz/ngx_http_ubt_fuzz.c \
+	    $$(cat $(FUZZ)/nginx.objs) $$(cat $(FUZZ)/nginx.libs) -lz
+
+fuzz: fuzz-deps $(addprefix $(FUZZ)/bin/,$(FUZZ_TARGETS))
+	util/run-fuzz $(FUZZ) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD) t/servroot

@@ -475,9 +475,13 @@ ngx_http_ubt_all_hex(ngx_str_t *value)
     size_t  i;
 
     for (i = 0; i < value->len; i++) {
-        c = value->data[i] | 0x20;
+        c = value->data[i];
 
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+        /* no "| 0x20" for the digits: it would let 0x10 to 0x19 pass */
+        if (!((c >= '0' && c <= '9')
+              || (c >= 'a' && c <= 'f')
+              || (c >= 'A' && c <= 'F')))
+        {
             return 0;
         }
     }

@@ -1307,3 +1307,23 @@ other=
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 68: signature with control bytes that look like digits
+Bytes 0x10 to 0x19 with bit 0x20 set are the digits 0 to 9.  Before the
+fix, such a signature passed the format check and was rejected later as
+BAD_SIGNATURE.
+--- init
+UbtTest::flush();
+UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
+--- request
+GET /api/v1/me
+--- more_headers eval
+UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001', sign => "\x14" x 64)
+--- error_code: 401
+--- response_body_like: ^\{"ok":false,"status":"UNAUTHORIZED","reason":"MALFORMED_HEADER","request_id":"[0-9a-f]{32}"\}$
+--- error_log
+ubt rejected request: MALFORMED_HEADER
+--- no_error_log
+[alert]

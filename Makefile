@@ -16,7 +16,8 @@ LD_OPT        ?= -Wl,-z,relro -Wl,-z,now -fPIC
 SOURCES       := config ngx_http_ubt_module.c $(wildcard src/*.c src/*.h) \
                  $(wildcard redis/*.lua)
 
-.PHONY: all build deps demo up down test test-valgrind clean
+.PHONY: all build deps demo up down test test-valgrind bench bench-smoke \
+        bench-profile bench-deps clean
 
 all: build
 
@@ -87,6 +88,24 @@ test-valgrind: deps build
 	@echo "test-valgrind: skipping t/009-ratelimit.t (rate windows and Retry-After of 1 s, concurrency bursts)"
 	@echo "test-valgrind: skipping t/010-faults.t (Redis killed and restarted under load with a 300 ms timeout)"
 	TEST_NGINX_USE_VALGRIND=1 util/run-tests $(VALGRIND_SUITES)
+
+# The benchmark of docs/benchmarks.md: about a minute of load, and another
+# few seconds for the RSS phase. BENCH_SECONDS, BENCH_ROUNDS and the other
+# variables that bench/run lists make it longer.
+bench: bench-deps build
+	bench/run
+
+# A couple of seconds per setup: checks that the scripts work and that
+# every setup answers 200, with no figure compared with a target.
+bench-smoke: bench-deps build
+	BENCH_SMOKE=1 bench/run
+
+# Setup B under callgrind for BENCH_PROFILE_REQUESTS requests (default 2000).
+bench-profile: bench-deps build
+	bench/profile
+
+bench-deps:
+	@util/install-deps bench
 
 clean:
 	rm -rf $(BUILD) t/servroot

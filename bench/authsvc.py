@@ -7,8 +7,9 @@ and checksum, the form of the timestamp, nonce, signature and user id, the
 timestamp's skew and the HMAC-SHA256 signature, compared in constant time.
 Then it runs the module's script, redis/check.lua, with the same keys and
 arguments, which checks the key's digest, the user's status, the nonce
-(SET NX PX) and the GCRA rate limit. A request without X-UBT-USER-ID costs one more round trip (GET of
-ubt:kd:<digest>); this service keeps no cache of it.
+(SET NX PX) and the GCRA rate limit. A request without X-UBT-USER-ID
+costs one more round trip, a GET of ubt:kd:<digest>, because this service
+keeps no cache of it.
 
 Replies 200 with X-UBT-User-Id, X-UBT-Plan, X-UBT-Issued-Id and
 X-UBT-Key-Env, or 401 or 403 with the reason in X-UBT-Reason: nginx's
@@ -199,7 +200,8 @@ def parse_args(argv):
                         help="plan of a user who has none (default FREE)")
     parser.add_argument("--plan", nargs=2, action="append", default=[],
                         metavar=("NAME", "SPEC"),
-                        help='a plan as the module passes it: "<count> <period ms> <burst>" or "unlimited"')
+                        help='a plan as the module passes it: '
+                             '"<count> <period ms> <burst>" or "unlimited"')
     args = parser.parse_args(argv)
     if args.nonce_ttl is None:
         args.nonce_ttl = 2 * args.time_skew

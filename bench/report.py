@@ -233,10 +233,10 @@ def markdown(bench, settings, machine, started):
 
     out.append("### Every run")
     out.append("")
-    out.append("× A compares with A of the same round. Busy % is CPU time over wall time: the "
-               "worker's own, then that of the whole gateway CPU from /proc/stat, the part of it "
-               "that no process of the benchmark used (other processes and interrupts), and "
-               "that of the whole load CPU.")
+    out.append("× A compares with A of the same round. Busy % is CPU time over wall time. The "
+               "columns give the worker's own, then that of the whole gateway CPU from "
+               "/proc/stat, the part of it that no process of the benchmark used (other "
+               "processes and interrupts), and that of the whole load CPU.")
     out.append("")
     out.append(table(ROUND_HEADER, round_rows(bench)))
     out.append("")
@@ -275,7 +275,8 @@ def markdown(bench, settings, machine, started):
     m = machine
     out.append("- CPU: %s, %d CPUs, %s GiB memory" % (m["cpu"], m["cpus"], m["memory_gib"]))
     out.append("- Linux %s, Debian %s" % (m["kernel"], m["debian"]))
-    out.append("- %s; %s; %s; %s with %s" % (m["nginx"], m["redis"], m["wrk"], m["python"], m["aiohttp"]))
+    out.append("- %s; %s; %s; %s with %s"
+               % (m["nginx"], m["redis"], m["wrk"], m["python"], m["aiohttp"]))
     out.append("- module at commit %s" % m["commit"])
     out.append("- before the run: `%s`" % m["uptime"])
     out.append("")

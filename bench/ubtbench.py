@@ -139,7 +139,8 @@ def free_ports(first, count):
     port = first
     while len(ports) < count:
         if port > 65535:
-            raise BenchError("no %d free ports on 127.0.0.1 from %d up; set BENCH_PORT lower" % (count, first))
+            raise BenchError("no %d free ports on 127.0.0.1 from %d up; set BENCH_PORT lower"
+                             % (count, first))
         if port_is_free(port):
             ports.append(port)
         port += 1
@@ -175,7 +176,7 @@ class Service:
         return self.process is not None and self.process.poll() is None
 
     def stop(self):
-        """Stop the server with its stop signal, then SIGKILL; return True if it had to be killed."""
+        """Stop the server with its stop signal, then SIGKILL; return True if it was killed."""
         if not self.running():
             return False
         children = child_pids(self.pid)
@@ -185,7 +186,8 @@ class Service:
             return False
         except subprocess.TimeoutExpired:
             pass
-        info("%s (pid %d) did not stop within %ds; sending SIGKILL" % (self.name, self.pid, STOP_TIMEOUT_S))
+        info("%s (pid %d) did not stop within %ds; sending SIGKILL"
+             % (self.name, self.pid, STOP_TIMEOUT_S))
         for pid in children:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -217,7 +219,8 @@ class Nginx(Service):
     def worker_pid(self):
         workers = child_pids(self.pid)
         if len(workers) != 1:
-            raise BenchError("%s: expected one nginx worker under pid %d, found %s" % (self.name, self.pid, workers))
+            raise BenchError("%s: expected one nginx worker under pid %d, found %s"
+                             % (self.name, self.pid, workers))
         return workers[0]
 
 
@@ -268,7 +271,8 @@ def redis_command(port, *args):
 def redis_commandstats(port):
     """Return {command: calls} from INFO commandstats."""
     stats = {}
-    for match in re.finditer(r"cmdstat_(\S+?):calls=(\d+)", redis_command(port, "INFO", "commandstats")):
+    info_text = redis_command(port, "INFO", "commandstats")
+    for match in re.finditer(r"cmdstat_(\S+?):calls=(\d+)", info_text):
         stats[match.group(1)] = int(match.group(2))
     return stats
 
@@ -296,14 +300,15 @@ def unknown_key():
 
 
 def provision_keys(port, token, user_ids):
-    """Issue a key for each user through the module's provisioning endpoint; return [(user_id, key)]."""
+    """Issue a key for each user through B's provisioning endpoint; return [(user_id, key)]."""
     keys = []
     for user_id in user_ids:
         body = json.dumps({"user_id": user_id}).encode()
         status, reply = http_request(port, "/provision", method="POST", body=body, headers={
             "X-UBT-PROVISION": token, "Content-Type": "application/json"})
         if status != 200:
-            raise BenchError("provisioning user %s got HTTP %d: %s" % (user_id, status, reply[:200]))
+            raise BenchError("provisioning user %s got HTTP %d: %s"
+                             % (user_id, status, reply[:200]))
         keys.append((user_id, json.loads(reply)["api_key"]))
     return keys
 
@@ -342,7 +347,8 @@ class Signer:
     def fresh(self, index=0):
         """Return the headers of one request with a nonce no file has."""
         user_id, key = self.keys[index % len(self.keys)]
-        return self.headers(user_id, key, time.time_ns() // 1000000, "single-%s" % secrets.token_hex(8))
+        nonce = "single-%s" % secrets.token_hex(8)
+        return self.headers(user_id, key, time.time_ns() // 1000000, nonce)
 
 
 # ----- the environment -------------------------------------------------------
@@ -502,4 +508,5 @@ def run_wrk(port, lines_file, seconds, connections, cpu, option=None, on_start=N
     for line in stdout.splitlines():
         if line.startswith("bench-result "):
             return json.loads(line[len("bench-result "):]), argv
-    raise BenchError("wrk printed no result (exit status %d):\n%s%s" % (process.returncode, stdout, stderr))
+    raise BenchError("wrk printed no result (exit status %d):\n%s%s"
+                     % (process.returncode, stdout, stderr))

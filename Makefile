@@ -17,7 +17,7 @@ SOURCES       := config ngx_http_ubt_module.c $(wildcard src/*.c src/*.h) \
                  $(wildcard redis/*.lua)
 
 .PHONY: all build deps demo up down test test-constant-time test-valgrind \
-        fuzz fuzz-deps clean
+        fuzz fuzz-deps bench bench-smoke bench-profile bench-deps clean
 
 all: build
 
@@ -150,6 +150,24 @@ $(FUZZ)/bin/%: fuzz/%.c $(FUZZ_COMMON) $(SOURCES) $(FUZZ)/nginx.objs
 
 fuzz: fuzz-deps $(addprefix $(FUZZ)/bin/,$(FUZZ_TARGETS))
 	util/run-fuzz $(FUZZ) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# The benchmark of docs/benchmarks.md: about a minute of load, and another
+# few seconds for the RSS phase. BENCH_SECONDS, BENCH_ROUNDS and the other
+# variables that bench/run lists make it longer.
+bench: bench-deps build
+	bench/run
+
+# A couple of seconds per setup: checks that the scripts work and that
+# every setup answers 200, with no figure compared with a target.
+bench-smoke: bench-deps build
+	BENCH_SMOKE=1 bench/run
+
+# Setup B under callgrind for BENCH_PROFILE_REQUESTS requests (default 2000).
+bench-profile: bench-deps build
+	bench/profile
+
+bench-deps:
+	@util/install-deps bench
 
 clean:
 	rm -rf $(BUILD) t/servroot

@@ -472,6 +472,7 @@ ngx_http_ubt_create_loc_conf(ngx_conf_t *cf)
      *
      *     ulcf->default_plan = { 0, NULL };
      *     ulcf->signing_secret = { 0, NULL };
+     *     ulcf->signing_mac = NULL;
      *     ulcf->provision_digest = { 0, NULL };
      *     ulcf->admin_prefix = { 0, NULL };
      *     ulcf->provision = 0;
@@ -546,7 +547,13 @@ ngx_http_ubt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "\"ubt_plan\"", &conf->default_plan);
         return NGX_CONF_ERROR;
     }
+
     ngx_conf_merge_str_value(conf->signing_secret, prev->signing_secret, "");
+
+    if (conf->signing_mac == NULL) {
+        conf->signing_mac = prev->signing_mac;
+    }
+
     ngx_conf_merge_str_value(conf->provision_digest, prev->provision_digest,
                              "");
 
@@ -804,6 +811,11 @@ ngx_http_ubt_signing_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
 
     ngx_http_ubt_ct_secret(ulcf->signing_secret.data,
                            ulcf->signing_secret.len);
+
+    ulcf->signing_mac = ngx_http_ubt_mac_create(cf, &ulcf->signing_secret);
+    if (ulcf->signing_mac == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

@@ -15,6 +15,7 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 
 
 /*
@@ -175,6 +176,7 @@ typedef struct {
     ngx_uint_t                  rate_headers;
 
     ngx_str_t                   signing_secret;
+    EVP_MAC_CTX                *signing_mac;        /* keyed once */
     ngx_str_t                   provision_digest;   /* SHA-256 of the token */
 
     ngx_str_t                   admin_prefix;       /* the location's name */
@@ -305,7 +307,8 @@ ngx_int_t ngx_http_ubt_generate_key(u_char *buf, ngx_flag_t test);
 ngx_int_t ngx_http_ubt_check_key(ngx_str_t *key, ngx_flag_t *test);
 void ngx_http_ubt_digest(ngx_str_t *data, u_char *digest);
 ngx_int_t ngx_http_ubt_secret_equal(u_char *a, u_char *b, size_t len);
-ngx_int_t ngx_http_ubt_verify_signature(ngx_str_t *secret, ngx_str_t *ts,
+EVP_MAC_CTX *ngx_http_ubt_mac_create(ngx_conf_t *cf, ngx_str_t *secret);
+ngx_int_t ngx_http_ubt_verify_signature(EVP_MAC_CTX *mac, ngx_str_t *ts,
     ngx_str_t *user_id, ngx_str_t *nonce, ngx_str_t *sign);
 ngx_int_t ngx_http_ubt_generate_issued_id(u_char *buf);
 ngx_int_t ngx_http_ubt_valid_token(ngx_str_t *value, size_t min,

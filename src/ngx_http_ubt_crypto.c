@@ -6,15 +6,27 @@
 
 #include "ngx_http_ubt.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
 
+#if (OPENSSL_VERSION_NUMBER < 0x30000000L)
+#error ngx_http_ubt_module needs OpenSSL 3.0 or later
+#endif
+
+
 static void ngx_http_ubt_key_checksum(u_char *data, size_t len, u_char *out);
 static ngx_int_t ngx_http_ubt_random_base62(u_char *out, size_t len);
+static void ngx_http_ubt_mac_cleanup(void *data);
+static int ngx_http_ubt_hex_value(u_char c);
+
+
+/* fetched once per process: a fetch per digest costs more than the digest */
+static EVP_MD       *ngx_http_ubt_sha256;
+static EVP_MD_CTX   *ngx_http_ubt_sha256_ctx;
 
 
 static u_char  ngx_http_ubt_base62[] =
@@ -152,7 +164,85 @@ ngx_http_ubt_random_base62(u_char *out, size_t len)
 void
 ngx_http_ubt_digest(ngx_str_t *data, u_char *digest)
 {
+    if (ngx_http_ubt_sha256_ctx == NULL) {
+        ngx_http_ubt_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+        ngx_http_ubt_sha256_ctx = EVP_MD_CTX_new();
+    }
+
+    if (ngx_http_ubt_sha256 != NULL
+        && ngx_http_ubt_sha256_ctx != NULL
+        && EVP_DigestInit_ex2(ngx_http_ubt_sha256_ctx, ngx_http_ubt_sha256,
+                              NULL)
+           == 1
+        && EVP_DigestUpdate(ngx_http_ubt_sha256_ctx, data->data, data->len)
+           == 1
+        && EVP_DigestFinal_ex(ngx_http_ubt_sha256_ctx, digest, NULL) == 1)
+    {
+        return;
+    }
+
+    /* the one-shot call fetches and allocates on each use, but works */
     SHA256(data->data, data->len, digest);
+}
+
+
+/*
+ * Makes an HMAC-SHA256 context keyed with the signing secret, so that each
+ * request only resets it: keying hashes the secret's padded blocks, and a
+ * one-shot HMAC() would also look the algorithm up every time.
+ */
+
+EVP_MAC_CTX *
+ngx_http_ubt_mac_create(ngx_conf_t *cf, ngx_str_t *secret)
+{
+    EVP_MAC             *mac;
+    OSSL_PARAM           params[2];
+    EVP_MAC_CTX         *ctx;
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (mac == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "EVP_MAC_fetch(\"HMAC\") failed");
+        return NULL;
+    }
+
+    /* the context keeps its own reference to the algorithm */
+    ctx = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac);
+
+    if (ctx == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "EVP_MAC_CTX_new() failed");
+        return NULL;
+    }
+
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                 (char *) "SHA256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+
+    if (EVP_MAC_init(ctx, secret->data, secret->len, params) != 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "EVP_MAC_init() failed for HMAC-SHA256");
+        EVP_MAC_CTX_free(ctx);
+        return NULL;
+    }
+
+    cln->handler = ngx_http_ubt_mac_cleanup;
+    cln->data = ctx;
+
+    return ctx;
+}
+
+
+static void
+ngx_http_ubt_mac_cleanup(void *data)
+{
+    EVP_MAC_CTX_free(data);
 }
 
 
@@ -179,16 +269,16 @@ ngx_http_ubt_secret_equal(u_char *a, u_char *b, size_t len)
  */
 
 ngx_int_t
-ngx_http_ubt_verify_signature(ngx_str_t *secret, ngx_str_t *ts,
+ngx_http_ubt_verify_signature(EVP_MAC_CTX *mac, ngx_str_t *ts,
     ngx_str_t *user_id, ngx_str_t *nonce, ngx_str_t *sign)
 {
-    u_char        *p;
-    ngx_int_t      n;
-    ngx_uint_t     i;
-    unsigned int   mac_len;
-    u_char         msg[NGX_HTTP_UBT_TS_MAX_LEN + NGX_HTTP_UBT_USER_ID_MAX_LEN
-                       + NGX_HTTP_UBT_NONCE_MAX_LEN + 2];
-    u_char         mac[EVP_MAX_MD_SIZE], given[NGX_HTTP_UBT_DIGEST_LEN];
+    int          hi, lo;
+    u_char      *p;
+    size_t       mac_len;
+    ngx_uint_t   i;
+    u_char       msg[NGX_HTTP_UBT_TS_MAX_LEN + NGX_HTTP_UBT_USER_ID_MAX_LEN
+                     + NGX_HTTP_UBT_NONCE_MAX_LEN + 2];
+    u_char       out[EVP_MAX_MD_SIZE], given[NGX_HTTP_UBT_DIGEST_LEN];
 
     if (ts->len > NGX_HTTP_UBT_TS_MAX_LEN
         || user_id->len > NGX_HTTP_UBT_USER_ID_MAX_LEN
@@ -204,30 +294,53 @@ ngx_http_ubt_verify_signature(ngx_str_t *secret, ngx_str_t *ts,
     *p++ = '.';
     p = ngx_cpymem(p, nonce->data, nonce->len);
 
-    if (HMAC(EVP_sha256(), secret->data, (int) secret->len, msg, p - msg,
-             mac, &mac_len)
-        == NULL)
+    /* a NULL key resets the context to the state keying left it in */
+    if (EVP_MAC_init(mac, NULL, 0, NULL) != 1
+        || EVP_MAC_update(mac, msg, p - msg) != 1
+        || EVP_MAC_final(mac, out, &mac_len, sizeof(out)) != 1)
     {
-        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0, "HMAC() failed");
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "HMAC-SHA256 of a request signature failed");
         return NGX_ERROR;
     }
 
     for (i = 0; i < NGX_HTTP_UBT_DIGEST_LEN; i++) {
-        n = ngx_hextoi(&sign->data[2 * i], 2);
-        if (n == NGX_ERROR) {
+        hi = ngx_http_ubt_hex_value(sign->data[2 * i]);
+        lo = ngx_http_ubt_hex_value(sign->data[2 * i + 1]);
+
+        if (hi < 0 || lo < 0) {
             return NGX_DECLINED;
         }
 
-        given[i] = (u_char) n;
+        given[i] = (u_char) (hi << 4 | lo);
     }
 
     if (mac_len != NGX_HTTP_UBT_DIGEST_LEN
-        || !ngx_http_ubt_secret_equal(mac, given, NGX_HTTP_UBT_DIGEST_LEN))
+        || !ngx_http_ubt_secret_equal(out, given, NGX_HTTP_UBT_DIGEST_LEN))
     {
         return NGX_DECLINED;
     }
 
     return NGX_OK;
+}
+
+
+/* decodes one hex digit of a signature, which is public data */
+
+static int
+ngx_http_ubt_hex_value(u_char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
 }
 
 

@@ -136,15 +136,17 @@ class Checker:
             self.log_redis_failure(e)
             return web.Response(status=500)
 
-        verdict = reply[0].decode()
+        # one string of fields separated by newlines, as the module reads it
+        fields = reply.decode().split("\n")
+        verdict = fields[0]
         if verdict != "OK":
             return reject(SCRIPT_REJECTIONS.get(verdict, 403), verdict)
 
         return web.Response(status=200, headers={
             "X-UBT-User-Id": user_id,
-            "X-UBT-Plan": reply[1].decode(),
-            "X-UBT-Issued-Id": reply[2].decode(),
-            "X-UBT-Key-Env": reply[3].decode(),
+            "X-UBT-Plan": fields[1],
+            "X-UBT-Issued-Id": fields[2],
+            "X-UBT-Key-Env": fields[3],
         })
 
     def log_redis_failure(self, error):

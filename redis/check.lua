@@ -13,11 +13,13 @@
 -- ARGV[6…] P pairs: plan name, "<count> <period ms> <burst>" or "unlimited"
 -- ARGV[…]  telemetry from request headers: field, value, field, value…
 --
--- Returns {"OK", plan, issued_id, key_env, limit, rate limit, remaining,
--- reset ms, window ms} with "" for the last four when no limit applies,
--- {"RATE_LIMIT", rate limit, retry after ms, reset ms, window ms}, or
--- {reason}. The rate limit is the burst, the window the time in which a
--- whole burst is refilled.
+-- Returns one string of fields separated by "\n", which costs both sides
+-- less than an array: "OK", plan, issued_id, key_env, limit, rate limit,
+-- remaining, reset ms, window ms, with "" for the last four when no limit
+-- applies; "RATE_LIMIT", rate limit, retry after ms, reset ms, window ms;
+-- or the reason alone. The rate limit is the burst, the window the time in
+-- which a whole burst is refilled. No field can hold "\n": the module and
+-- the admin API accept none in plans, limits or ids.
 
 local rec = redis.call('HMGET', KEYS[1],
                        'digest', 'status', 'plan', 'issued_id', 'env',
@@ -37,23 +39,23 @@ if rec[1] ~= ARGV[1] then
     if rec[8] == ARGV[1] and now < (tonumber(rec[10]) or 0) then
         issued_id = rec[9]
     elseif redis.call('ZSCORE', KEYS[2], ARGV[1]) then
-        return {'REVOKED_KEY'}
+        return 'REVOKED_KEY'
     else
-        return {'UNKNOWN_KEY'}
+        return 'UNKNOWN_KEY'
     end
 end
 
 -- fail closed: any status but CONNECTED, a missing one included, rejects
 if rec[2] ~= 'CONNECTED' then
     if rec[2] == 'BANNED' then
-        return {'BANNED'}
+        return 'BANNED'
     end
-    return {'DISCONNECTED'}
+    return 'DISCONNECTED'
 end
 
 -- the nonce is spent only by a request that passed every check above
 if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[2]) then
-    return {'REPLAYED_NONCE'}
+    return 'REPLAYED_NONCE'
 end
 
 -- the rate: the user's override wins over the plan's
@@ -124,8 +126,8 @@ if count and count > 0 and period and burst and burst > 0 then
         -- rejected requests consume nothing
         local retry = math.ceil((new_tat - capacity - now_us) / 1000)
         local full = math.ceil((tat - now_us) / 1000)
-        return {'RATE_LIMIT', tostring(burst), tostring(math.max(retry, 1)),
-                tostring(full), tostring(math.ceil(capacity / 1000))}
+        return 'RATE_LIMIT\n' .. burst .. '\n' .. math.max(retry, 1) .. '\n'
+               .. full .. '\n' .. math.ceil(capacity / 1000)
     end
 
     local ttl = math.ceil((new_tat - now_us) / 1000)
@@ -148,5 +150,6 @@ if not seen or now - seen >= tonumber(ARGV[3]) then
                unpack(ARGV, 6 + 2 * plans))
 end
 
-return {'OK', rec[3] or '', issued_id or '', rec[5] or '', rec[7] or '',
-        limit, remaining, reset, window}
+return 'OK\n' .. (rec[3] or '') .. '\n' .. (issued_id or '') .. '\n'
+       .. (rec[5] or '') .. '\n' .. (rec[7] or '') .. '\n' .. limit .. '\n'
+       .. remaining .. '\n' .. reset .. '\n' .. window

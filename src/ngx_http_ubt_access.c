@@ -7,6 +7,10 @@
 #include "ngx_http_ubt.h"
 
 
+/* the fields of the check script's reply to an accepted request */
+#define NGX_HTTP_UBT_CHECK_FIELDS  9
+
+
 typedef enum {
     NGX_HTTP_UBT_HEADER_KEY = 0,
     NGX_HTTP_UBT_HEADER_USER_ID,
@@ -51,6 +55,8 @@ static void ngx_http_ubt_lookup_done(void *data, ngx_http_ubt_redis_rc_e rc,
     redisReply *reply);
 static void ngx_http_ubt_check_done(void *data, ngx_http_ubt_redis_rc_e rc,
     redisReply *reply);
+static ngx_uint_t ngx_http_ubt_split_reply(ngx_http_request_t *r,
+    redisReply *reply, ngx_str_t *fields, ngx_uint_t max);
 static ngx_int_t ngx_http_ubt_copy_element(ngx_http_request_t *r,
     redisReply *reply, size_t i, ngx_str_t *value);
 static void ngx_http_ubt_finish_wait(ngx_http_request_t *r,
@@ -498,7 +504,7 @@ ngx_http_ubt_verify(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
 
     ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
 
-    rc = ngx_http_ubt_verify_signature(&ulcf->signing_secret, &ctx->ts,
+    rc = ngx_http_ubt_verify_signature(ulcf->signing_mac, &ctx->ts,
                                        &ctx->user_id, &ctx->nonce,
                                        &ctx->sign);
 
@@ -558,11 +564,14 @@ ngx_http_ubt_start_check(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx)
     args[1] = keys.revoked;
 
     args[2].data = p;
-    p = ngx_sprintf(p, "%V:n:%V", &keys.record, &ctx->nonce);
+    p = ngx_cpymem(p, keys.record.data, keys.record.len);
+    p = ngx_cpymem(p, ":n:", sizeof(":n:") - 1);
+    p = ngx_cpymem(p, ctx->nonce.data, ctx->nonce.len);
     args[2].len = p - args[2].data;
 
     args[3].data = p;
-    p = ngx_sprintf(p, "%V:rl", &keys.record);
+    p = ngx_cpymem(p, keys.record.data, keys.record.len);
+    p = ngx_cpymem(p, ":rl", sizeof(":rl") - 1);
     args[3].len = p - args[3].data;
 
     args[4].data = p;
@@ -730,8 +739,8 @@ ngx_http_ubt_check_done(void *data, ngx_http_ubt_redis_rc_e rc,
 {
     ngx_http_ubt_ctx_t  *ctx = data;
 
-    ngx_str_t              code;
-    ngx_uint_t             i;
+    ngx_str_t              code, fields[NGX_HTTP_UBT_CHECK_FIELDS];
+    ngx_uint_t             i, n;
     ngx_http_request_t    *r;
     ngx_http_ubt_reason_e  reason;
 
@@ -747,13 +756,13 @@ ngx_http_ubt_check_done(void *data, ngx_http_ubt_redis_rc_e rc,
         return;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY
-        || reply->elements < 1
-        || ngx_http_ubt_copy_element(r, reply, 0, &code) != NGX_OK)
-    {
+    n = ngx_http_ubt_split_reply(r, reply, fields,
+                                 NGX_HTTP_UBT_CHECK_FIELDS);
+    if (n == 0) {
         goto unexpected;
     }
 
+    code = fields[0];
     reason = NGX_HTTP_UBT_REASON_LAST;
 
     for (i = 0; i < NGX_HTTP_UBT_REASON_LAST; i++) {
@@ -777,42 +786,33 @@ ngx_http_ubt_check_done(void *data, ngx_http_ubt_redis_rc_e rc,
     }
 
     if (reason == NGX_HTTP_UBT_OK) {
-        if (reply->elements < 9
-            || ngx_http_ubt_copy_element(r, reply, 1, &ctx->plan) != NGX_OK
-            || ngx_http_ubt_copy_element(r, reply, 2, &ctx->issued_id)
-               != NGX_OK
-            || ngx_http_ubt_copy_element(r, reply, 3, &ctx->key_env)
-               != NGX_OK
-            || ngx_http_ubt_copy_element(r, reply, 4, &ctx->limit)
-               != NGX_OK
-            || ngx_http_ubt_copy_element(r, reply, 5, &ctx->rate_limit)
-               != NGX_OK
-            || ngx_http_ubt_copy_element(r, reply, 6, &ctx->rate_remaining)
-               != NGX_OK
-            || ngx_http_ubt_copy_element(r, reply, 7, &ctx->rate_reset)
-               != NGX_OK
-            || ngx_http_ubt_copy_element(r, reply, 8, &ctx->rate_window)
-               != NGX_OK)
-        {
+        if (n != NGX_HTTP_UBT_CHECK_FIELDS) {
             goto unexpected;
         }
-    }
 
-    if (reason == NGX_HTTP_UBT_RATE_LIMIT) {
-        if (reply->elements < 5
-            || ngx_http_ubt_copy_element(r, reply, 1, &ctx->rate_limit)
-               != NGX_OK
-            || ngx_http_ubt_copy_element(r, reply, 2, &ctx->rate_retry)
-               != NGX_OK
-            || ngx_http_ubt_copy_element(r, reply, 3, &ctx->rate_reset)
-               != NGX_OK
-            || ngx_http_ubt_copy_element(r, reply, 4, &ctx->rate_window)
-               != NGX_OK)
-        {
+        ctx->plan = fields[1];
+        ctx->issued_id = fields[2];
+        ctx->key_env = fields[3];
+        ctx->limit = fields[4];
+        ctx->rate_limit = fields[5];
+        ctx->rate_remaining = fields[6];
+        ctx->rate_reset = fields[7];
+        ctx->rate_window = fields[8];
+
+    } else if (reason == NGX_HTTP_UBT_RATE_LIMIT) {
+        if (n != 5) {
             goto unexpected;
         }
+
+        ctx->rate_limit = fields[1];
+        ctx->rate_retry = fields[2];
+        ctx->rate_reset = fields[3];
+        ctx->rate_window = fields[4];
 
         ngx_str_set(&ctx->rate_remaining, "0");
+
+    } else if (n != 1) {
+        goto unexpected;
     }
 
     /* the script counts in ms; headers and variables count in seconds */
@@ -1047,6 +1047,57 @@ ngx_http_ubt_copy_element(ngx_http_request_t *r, redisReply *reply,
     value->data[e->len] = '\0';
 
     return NGX_OK;
+}
+
+
+/*
+ * Copies a string reply of "\n"-separated fields and cuts it into at most
+ * max fields, each ending in a NUL.  Returns the number of fields, or 0 for
+ * a reply of another type or with more fields.
+ */
+
+static ngx_uint_t
+ngx_http_ubt_split_reply(ngx_http_request_t *r, redisReply *reply,
+    ngx_str_t *fields, ngx_uint_t max)
+{
+    u_char      *p, *last, *start;
+    ngx_uint_t   n;
+
+    if (reply->type != REDIS_REPLY_STRING) {
+        return 0;
+    }
+
+    p = ngx_pnalloc(r->pool, reply->len + 1);
+    if (p == NULL) {
+        return 0;
+    }
+
+    ngx_memcpy(p, reply->str, reply->len);
+
+    last = p + reply->len;
+    *last = '\0';
+
+    n = 0;
+    start = p;
+
+    for ( ;; ) {
+        p = ngx_strlchr(start, last, '\n');
+
+        if (n == max) {
+            return 0;
+        }
+
+        fields[n].data = start;
+        fields[n].len = (p ? p : last) - start;
+        n++;
+
+        if (p == NULL) {
+            return n;
+        }
+
+        *p = '\0';
+        start = p + 1;
+    }
 }
 
 

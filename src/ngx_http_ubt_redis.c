@@ -55,13 +55,16 @@ struct ngx_http_ubt_redis_call_s {
     ngx_event_t                    timer;
     ngx_int_t                      script;     /* -1 for a plain command */
     unsigned                       retried:1;
-    int                            argc;
-    const char                   **argv;
-    size_t                        *argvlen;
+    ngx_uint_t                     argc;
+    u_char                        *command;    /* in RESP, as sent */
+    size_t                         len;
+    size_t                         tail;       /* the arguments after SHA1 */
 };
 
 
 static void ngx_http_ubt_redis_connect(ngx_http_ubt_redis_t *rd);
+static u_char *ngx_http_ubt_redis_arg(u_char *p, u_char *data, size_t len);
+static u_char *ngx_http_ubt_redis_digits(u_char *p, size_t n);
 static ngx_int_t ngx_http_ubt_redis_attach(ngx_http_ubt_redis_t *rd,
     redisAsyncContext *ac);
 static void ngx_http_ubt_redis_add_read(void *privdata);
@@ -86,7 +89,9 @@ static ngx_http_ubt_redis_call_t *ngx_http_ubt_redis_call(
     ngx_http_ubt_main_conf_t *umcf, ngx_int_t script, ngx_uint_t nkeys,
     ngx_str_t *args, ngx_uint_t nargs, ngx_http_ubt_redis_handler_pt handler,
     void *data);
-static ngx_int_t ngx_http_ubt_redis_send(ngx_http_ubt_redis_call_t *call);
+static ngx_int_t ngx_http_ubt_redis_send(ngx_http_ubt_redis_call_t *call,
+    u_char *command, size_t len);
+static ngx_int_t ngx_http_ubt_redis_resend(ngx_http_ubt_redis_call_t *call);
 static void ngx_http_ubt_redis_reply(redisAsyncContext *ac, void *r,
     void *privdata);
 static void ngx_http_ubt_redis_finish(ngx_http_ubt_redis_call_t *call,
@@ -647,9 +652,11 @@ ngx_http_ubt_redis_command(ngx_http_ubt_main_conf_t *umcf, ngx_str_t *args,
 
 
 /*
- * Copies the arguments into one allocation that outlives the request, so
- * that a NOSCRIPT reply can be retried with EVAL after the request is gone.
- * Returns NULL when Redis is not connected: the caller fails fast.
+ * Writes the command in RESP into one allocation that outlives the
+ * request, so that a NOSCRIPT reply can be retried with EVAL after the
+ * request is gone.  Formatting it here costs a fraction of hiredis's
+ * printf-style formatting.  Returns NULL when Redis is not connected: the
+ * caller fails fast.
  */
 
 static ngx_http_ubt_redis_call_t *
@@ -657,9 +664,9 @@ ngx_http_ubt_redis_call(ngx_http_ubt_main_conf_t *umcf, ngx_int_t script,
     ngx_uint_t nkeys, ngx_str_t *args, ngx_uint_t nargs,
     ngx_http_ubt_redis_handler_pt handler, void *data)
 {
-    u_char                     *p;
-    size_t                      size;
-    ngx_uint_t                  i, n, head;
+    u_char                     *p, count[NGX_INT_T_LEN];
+    size_t                      size, count_len;
+    ngx_uint_t                  i;
     ngx_http_ubt_redis_t       *rd;
     ngx_http_ubt_redis_call_t  *call;
 
@@ -679,14 +686,18 @@ ngx_http_ubt_redis_call(ngx_http_ubt_main_conf_t *umcf, ngx_int_t script,
         }
     }
 
-    head = (script >= 0) ? 3 : 0;
-    n = head + nargs;
+    count_len = ngx_http_ubt_redis_digits(count, nkeys) - count;
 
-    size = sizeof(ngx_http_ubt_redis_call_t)
-           + n * (sizeof(const char *) + sizeof(size_t)) + NGX_INT_T_LEN;
+    /* "*<argc>" and each "$<len>" take at most NGX_SIZE_T_LEN + 3 bytes */
+    size = sizeof(ngx_http_ubt_redis_call_t) + NGX_SIZE_T_LEN + 3;
+
+    if (script >= 0) {
+        size += 3 * (NGX_SIZE_T_LEN + 5) + sizeof("EVALSHA") - 1
+                + umcf->script_sha[script].len + count_len;
+    }
 
     for (i = 0; i < nargs; i++) {
-        size += args[i].len;
+        size += NGX_SIZE_T_LEN + 5 + args[i].len;
     }
 
     call = ngx_alloc(size, &rd->log);
@@ -700,33 +711,34 @@ ngx_http_ubt_redis_call(ngx_http_ubt_main_conf_t *umcf, ngx_int_t script,
     call->handler = handler;
     call->data = data;
     call->script = script;
-    call->argc = (int) n;
-    call->argv = (const char **) (call + 1);
-    call->argvlen = (size_t *) (call->argv + n);
+    call->argc = nargs + (script >= 0 ? 3 : 0);
+    call->command = (u_char *) (call + 1);
 
-    p = (u_char *) (call->argvlen + n);
+    p = call->command;
+    *p++ = '*';
+    p = ngx_http_ubt_redis_digits(p, call->argc);
+    *p++ = CR; *p++ = LF;
 
     if (script >= 0) {
-        call->argv[0] = "EVALSHA";
-        call->argvlen[0] = 7;
-        call->argv[1] = (const char *) umcf->script_sha[script].data;
-        call->argvlen[1] = umcf->script_sha[script].len;
-        call->argv[2] = (const char *) p;
-        call->argvlen[2] = ngx_sprintf(p, "%ui", nkeys) - p;
-        p += call->argvlen[2];
+        p = ngx_http_ubt_redis_arg(p, (u_char *) "EVALSHA",
+                                   sizeof("EVALSHA") - 1);
+        p = ngx_http_ubt_redis_arg(p, umcf->script_sha[script].data,
+                                   umcf->script_sha[script].len);
+        call->tail = p - call->command;
+        p = ngx_http_ubt_redis_arg(p, count, count_len);
     }
 
     for (i = 0; i < nargs; i++) {
-        call->argv[head + i] = (const char *) p;
-        call->argvlen[head + i] = args[i].len;
-        p = ngx_cpymem(p, args[i].data, args[i].len);
+        p = ngx_http_ubt_redis_arg(p, args[i].data, args[i].len);
     }
+
+    call->len = p - call->command;
 
     call->timer.handler = ngx_http_ubt_redis_call_timeout;
     call->timer.data = call;
     call->timer.log = &rd->log;
 
-    if (ngx_http_ubt_redis_send(call) != NGX_OK) {
+    if (ngx_http_ubt_redis_send(call, call->command, call->len) != NGX_OK) {
         ngx_free(call);
         return NULL;
     }
@@ -737,16 +749,51 @@ ngx_http_ubt_redis_call(ngx_http_ubt_main_conf_t *umcf, ngx_int_t script,
 }
 
 
+/* appends one bulk string: "$<len>\r\n<data>\r\n" */
+
+static u_char *
+ngx_http_ubt_redis_arg(u_char *p, u_char *data, size_t len)
+{
+    *p++ = '$';
+    p = ngx_http_ubt_redis_digits(p, len);
+    *p++ = CR; *p++ = LF;
+    p = ngx_cpymem(p, data, len);
+    *p++ = CR; *p++ = LF;
+
+    return p;
+}
+
+
+/* writes n in decimal, as ngx_sprintf("%uz") does at a fraction of its cost */
+
+static u_char *
+ngx_http_ubt_redis_digits(u_char *p, size_t n)
+{
+    u_char  *d, digits[NGX_SIZE_T_LEN];
+
+    d = digits + NGX_SIZE_T_LEN;
+
+    do {
+        *--d = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, d, digits + NGX_SIZE_T_LEN - d);
+}
+
+
 static ngx_int_t
-ngx_http_ubt_redis_send(ngx_http_ubt_redis_call_t *call)
+ngx_http_ubt_redis_send(ngx_http_ubt_redis_call_t *call, u_char *command,
+    size_t len)
 {
     ngx_http_ubt_redis_t  *rd;
 
     rd = call->redis;
 
+    /* hiredis copies the command into its output buffer */
     if (rd->ac == NULL
-        || redisAsyncCommandArgv(rd->ac, ngx_http_ubt_redis_reply, call,
-                                 call->argc, call->argv, call->argvlen)
+        || redisAsyncFormattedCommand(rd->ac, ngx_http_ubt_redis_reply, call,
+                                      (const char *) command, len)
            != REDIS_OK)
     {
         return NGX_ERROR;
@@ -758,6 +805,43 @@ ngx_http_ubt_redis_send(ngx_http_ubt_redis_call_t *call)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Sends the call again as EVAL with the script's source, which also loads
+ * the script into Redis's cache for the EVALSHA calls that follow.
+ */
+
+static ngx_int_t
+ngx_http_ubt_redis_resend(ngx_http_ubt_redis_call_t *call)
+{
+    u_char       *p, *command;
+    size_t        len, source_len;
+    ngx_int_t     rc;
+    const char   *source;
+
+    source = ngx_http_ubt_scripts[call->script];
+    source_len = ngx_strlen(source);
+
+    len = NGX_SIZE_T_LEN + 3 + 2 * (NGX_SIZE_T_LEN + 5) + sizeof("EVAL") - 1
+          + source_len + call->len - call->tail;
+
+    command = ngx_alloc(len, &call->redis->log);
+    if (command == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(command, "*%ui" CRLF, call->argc);
+    p = ngx_http_ubt_redis_arg(p, (u_char *) "EVAL", sizeof("EVAL") - 1);
+    p = ngx_http_ubt_redis_arg(p, (u_char *) source, source_len);
+    p = ngx_cpymem(p, call->command + call->tail, call->len - call->tail);
+
+    rc = ngx_http_ubt_redis_send(call, command, p - command);
+
+    ngx_free(command);
+
+    return rc;
 }
 
 
@@ -790,16 +874,12 @@ ngx_http_ubt_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
         && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
     {
         ngx_log_error(NGX_LOG_NOTICE, &rd->log, 0,
-                      "redis lost script \"%s\", sending it again",
-                      call->argv[1]);
+                      "redis lost script \"%V\", sending it again",
+                      &rd->umcf->script_sha[call->script]);
 
         call->retried = 1;
-        call->argv[0] = "EVAL";
-        call->argvlen[0] = 4;
-        call->argv[1] = ngx_http_ubt_scripts[call->script];
-        call->argvlen[1] = ngx_strlen(ngx_http_ubt_scripts[call->script]);
 
-        if (ngx_http_ubt_redis_send(call) == NGX_OK) {
+        if (ngx_http_ubt_redis_resend(call) == NGX_OK) {
             return;
         }
     }
@@ -979,16 +1059,22 @@ ngx_http_ubt_user_keys(ngx_pool_t *pool, ngx_str_t *user_id,
         return NGX_ERROR;
     }
 
+    /* on the path of every request: copies cost less than ngx_sprintf() */
     keys->record.data = p;
-    p = ngx_sprintf(p, NGX_HTTP_UBT_REDIS_USER_PREFIX "%V}", user_id);
+    p = ngx_cpymem(p, NGX_HTTP_UBT_REDIS_USER_PREFIX,
+                   sizeof(NGX_HTTP_UBT_REDIS_USER_PREFIX) - 1);
+    p = ngx_cpymem(p, user_id->data, user_id->len);
+    *p++ = '}';
     keys->record.len = len;
 
     keys->revoked.data = p;
-    p = ngx_sprintf(p, "%V:revoked", &keys->record);
+    p = ngx_cpymem(p, keys->record.data, len);
+    p = ngx_cpymem(p, ":revoked", sizeof(":revoked") - 1);
     keys->revoked.len = p - keys->revoked.data;
 
     keys->audit.data = p;
-    p = ngx_sprintf(p, "%V:audit", &keys->record);
+    p = ngx_cpymem(p, keys->record.data, len);
+    p = ngx_cpymem(p, ":audit", sizeof(":audit") - 1);
     keys->audit.len = p - keys->audit.data;
 
     return NGX_OK;

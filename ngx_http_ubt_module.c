@@ -530,7 +530,7 @@ ngx_http_ubt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               8192);
     ngx_conf_merge_str_value(conf->default_plan, prev->default_plan, "FREE");
     ngx_conf_merge_msec_value(conf->last_seen_interval,
-                              prev->last_seen_interval, 0);
+                              prev->last_seen_interval, 10000);
     ngx_conf_merge_uint_value(conf->audit_max_len, prev->audit_max_len,
                               10000);
     ngx_conf_merge_uint_value(conf->rate_headers, prev->rate_headers,

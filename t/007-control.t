@@ -30,7 +30,7 @@ _EOC_
 repeat_each(1);
 
 # four checks a request (status, body, two error-log patterns)
-plan tests => repeat_each() * (4 * blocks() + 4 * 5);
+plan tests => repeat_each() * (4 * blocks() + 4 * 9);
 
 no_long_string();
 no_shuffle();
@@ -372,6 +372,64 @@ UbtTest::seed('814', UbtTest::key('live', 'u814'));
 [qr/"last_seen":null/,
  qr/^user=814\n/,
  qr/"last_seen":\d{13}/]
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 20: telemetry within the interval kept
+--- init
+UbtTest::flush();
+UbtTest::seed('815', UbtTest::key('live', 'u815'));
+--- request eval
+["GET /api/v1/me",
+ "GET /api/v1/me",
+ "GET /ubt/admin/users/815"]
+--- more_headers eval
+[UbtTest::headers(key => UbtTest::key('live', 'u815'), user => '815') . "X-UBT-Version: 2.0.1\n",
+ UbtTest::headers(key => UbtTest::key('live', 'u815'), user => '815') . "X-UBT-Version: 2.0.2\n",
+ "X-UBT-PROVISION: $UbtTest::ProvisionSecret\n"]
+--- error_code eval
+[200, 200, 200]
+--- response_body_like eval
+[qr/^user=815\n/,
+ qr/^user=815\n/,
+ qr/"telemetry":\{"version":"2.0.1",/]
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 21: telemetry of every request with interval 0
+--- config
+    location /api/ {
+        ubt on;
+        ubt_last_seen_interval 0;
+        proxy_pass http://ubt_backend;
+    }
+
+    location /ubt/admin/ {
+        ubt_admin;
+    }
+--- init
+UbtTest::flush();
+UbtTest::seed('816', UbtTest::key('live', 'u816'));
+--- request eval
+["GET /api/v1/me",
+ "GET /api/v1/me",
+ "GET /ubt/admin/users/816"]
+--- more_headers eval
+[UbtTest::headers(key => UbtTest::key('live', 'u816'), user => '816') . "X-UBT-Version: 2.0.1\n",
+ UbtTest::headers(key => UbtTest::key('live', 'u816'), user => '816') . "X-UBT-Version: 2.0.2\n",
+ "X-UBT-PROVISION: $UbtTest::ProvisionSecret\n"]
+--- error_code eval
+[200, 200, 200]
+--- response_body_like eval
+[qr/^user=816\n/,
+ qr/^user=816\n/,
+ qr/"telemetry":\{"version":"2.0.2",/]
 --- no_error_log
 [error]
 [alert]

@@ -709,7 +709,11 @@ ngx_http_ubt_redis_call(ngx_http_ubt_main_conf_t *umcf, ngx_int_t script,
     for (i = 0; i < nargs; i++) {
         call->argv[head + i] = (const char *) p;
         call->argvlen[head + i] = args[i].len;
-        p = ngx_cpymem(p, args[i].data, args[i].len);
+
+        /* an empty argument may have no data pointer at all */
+        if (args[i].len) {
+            p = ngx_cpymem(p, args[i].data, args[i].len);
+        }
     }
 
     call->timer.handler = ngx_http_ubt_redis_call_timeout;

@@ -16,7 +16,7 @@ LD_OPT        ?= -Wl,-z,relro -Wl,-z,now -fPIC
 SOURCES       := config ngx_http_ubt_module.c $(wildcard src/*.c src/*.h) \
                  $(wildcard redis/*.lua)
 
-.PHONY: all build deps demo up down test test-valgrind clean
+.PHONY: all build deps demo up down test test-valgrind test-asan clean
 
 all: build
 
@@ -87,6 +87,27 @@ test-valgrind: deps build
 	@echo "test-valgrind: skipping t/009-ratelimit.t (rate windows and Retry-After of 1 s, concurrency bursts)"
 	@echo "test-valgrind: skipping t/010-faults.t (Redis killed and restarted under load with a 300 ms timeout)"
 	TEST_NGINX_USE_VALGRIND=1 util/run-tests $(VALGRIND_SUITES)
+
+# The suites run against an nginx and a module built with clang's
+# AddressSanitizer and UndefinedBehaviorSanitizer, from the Debian source
+# package of the same nginx release (util/build-asan: nginx-dev has only
+# the headers).  Every sanitizer report goes to a file in
+# $(ASAN_BUILD)/reports; a block whose nginx wrote one fails, and so does
+# the run.  The suppression files util/asan.supp, util/lsan.supp and
+# util/ubsan.supp name only nginx's own code.  All suites run, none
+# skipped: on a 2-core machine they take about 57 s here against 39 s in
+# "make test", within their timeouts.
+ASAN_BUILD  := $(BUILD)/asan
+ASAN_NGINX  := $(ASAN_BUILD)/nginx/objs/nginx
+ASAN_MODULE := $(ASAN_BUILD)/nginx/objs/ngx_http_ubt_module.so
+
+$(ASAN_NGINX): $(SOURCES) util/build-asan
+	NGINX_SRC=$(NGINX_SRC) util/build-asan $(ASAN_BUILD)
+
+test-asan: deps $(ASAN_NGINX)
+	TEST_NGINX_USE_ASAN=1 TEST_NGINX_BINARY=$(ASAN_NGINX) \
+	    TEST_NGINX_LOAD_MODULES=$(ASAN_MODULE) \
+	    TEST_NGINX_ASAN_REPORT_DIR=$(ASAN_BUILD)/reports util/run-tests
 
 clean:
 	rm -rf $(BUILD) t/servroot

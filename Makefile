@@ -17,7 +17,8 @@ SOURCES       := config ngx_http_ubt_module.c $(wildcard src/*.c src/*.h) \
                  $(wildcard redis/*.lua)
 
 .PHONY: all build deps demo up down test test-constant-time test-valgrind \
-        fuzz fuzz-deps bench bench-smoke bench-profile bench-deps clean
+        test-asan asan-deps fuzz fuzz-deps bench bench-smoke bench-profile \
+        bench-deps clean
 
 all: build
 
@@ -168,6 +169,30 @@ bench-profile: bench-deps build
 
 bench-deps:
 	@util/install-deps bench
+
+# The suites run against an nginx and a module built with clang's
+# AddressSanitizer and UndefinedBehaviorSanitizer, from the Debian source
+# package of the same nginx release (util/build-asan: nginx-dev has only
+# the headers).  Every sanitizer report goes to a file in
+# $(ASAN_BUILD)/reports; a block whose nginx wrote one fails, and so does
+# the run.  The suppression files util/asan.supp, util/lsan.supp and
+# util/ubsan.supp name only nginx's own code.  All suites run, none
+# skipped: on a 2-core machine they take about 57 s here against 39 s in
+# "make test", within their timeouts.
+ASAN_BUILD  := $(BUILD)/asan
+ASAN_NGINX  := $(ASAN_BUILD)/nginx/objs/nginx
+ASAN_MODULE := $(ASAN_BUILD)/nginx/objs/ngx_http_ubt_module.so
+
+$(ASAN_NGINX): $(SOURCES) util/build-asan
+	NGINX_SRC=$(NGINX_SRC) util/build-asan $(ASAN_BUILD)
+
+test-asan: asan-deps $(ASAN_NGINX)
+	TEST_NGINX_USE_ASAN=1 TEST_NGINX_BINARY=$(ASAN_NGINX) \
+	    TEST_NGINX_LOAD_MODULES=$(ASAN_MODULE) \
+	    TEST_NGINX_ASAN_REPORT_DIR=$(ASAN_BUILD)/reports util/run-tests
+
+asan-deps:
+	@util/install-deps asan
 
 clean:
 	rm -rf $(BUILD) t/servroot

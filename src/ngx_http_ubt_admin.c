@@ -152,7 +152,8 @@ ngx_http_ubt_admin_route(ngx_http_request_t *r, ngx_str_t *rest,
     slash = ngx_strlchr(ctx->user_id.data, last, '/');
 
     ctx->user_id.len = (slash ? slash : last) - ctx->user_id.data;
-    ngx_str_null(&ctx->action);
+    /* not ngx_str_null(): strncmp() must not get NULL, even for 0 bytes */
+    ngx_str_set(&ctx->action, "");
 
     if (slash) {
         ctx->action.data = slash + 1;

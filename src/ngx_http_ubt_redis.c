@@ -757,7 +757,12 @@ ngx_http_ubt_redis_arg(u_char *p, u_char *data, size_t len)
     *p++ = '$';
     p = ngx_http_ubt_redis_digits(p, len);
     *p++ = CR; *p++ = LF;
-    p = ngx_cpymem(p, data, len);
+
+    /* an empty argument may have no data pointer at all */
+    if (len) {
+        p = ngx_cpymem(p, data, len);
+    }
+
     *p++ = CR; *p++ = LF;
 
     return p;

@@ -200,12 +200,14 @@ _EOC_
 
 
 # Stops the second gateway with QUIT, as "nginx -s quit" does, and waits
-# until it has exited.
+# until it has exited.  The signal goes to its process group, which the
+# master leads after daemonizing, so a worker whose master has crashed
+# stops too instead of holding the test's stderr open.
 
 sub quit_second_gateway {
     my $pid = $SecondPid or return;
 
-    kill 'QUIT', $pid;
+    kill 'QUIT', -$pid;
 
     for (1 .. 100) {
         last unless kill 0, $pid;
@@ -253,7 +255,7 @@ sub reload_second_gateway {
 
 END {
     if ($SecondPid) {
-        kill 'QUIT', $SecondPid;
+        kill 'QUIT', -$SecondPid;
 
         for (1 .. 50) {
             last unless kill 0, $SecondPid;

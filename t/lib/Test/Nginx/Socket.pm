@@ -58,6 +58,9 @@ our $UseValgrind       = $ENV{TEST_NGINX_USE_VALGRIND} || 0;
 our $UseHttp2          = $ENV{TEST_NGINX_USE_HTTP2} || 0;
 our $ValgrindSuppressions = $ENV{TEST_NGINX_VALGRIND_SUPPRESSIONS};
 
+our $UseAsan           = $ENV{TEST_NGINX_USE_ASAN} || 0;
+our $AsanReportDir     = $ENV{TEST_NGINX_ASAN_REPORT_DIR};
+
 # Seconds that an nginx under valgrind gets to write its pid file after
 # start, and to exit after each stop signal.  The Valgrind Quick Start
 # Guide expects memcheck to run programs 20 to 30 times slower, and the
@@ -81,6 +84,8 @@ my $BlockLogStart = 0;  # error.log offset at the start of the current block
 my $ShutdownBlock;      # block whose shutdown_error_log is checked at stop
 my %RandPorts;          # TEST_NGINX_RAND_PORT_* values of the current block
 my @ValgrindBlocks;     # names of the blocks run on the nginx under valgrind
+my @AsanBlocks;         # names of the blocks run since the last report check
+my %AsanSeen;           # sanitizer report files already checked
 my %WarnedSections;
 my %Http2Blocks;        # block name => whether it runs over HTTP/2
 my $NginxVersion;
@@ -243,6 +248,8 @@ sub run_block {
         }
         return;
     }
+
+    push @AsanBlocks, $name if $UseAsan;
 
     my $config = $block->config;
     if (defined $config) {
@@ -1149,6 +1156,45 @@ sub check_valgrind_log {
                      . "\nfrom $path:\n$report");
 }
 
+## Sanitizer mode.
+
+# Check for report files that an nginx built with AddressSanitizer or
+# UndefinedBehaviorSanitizer wrote since the previous check: at each stop
+# of nginx and after each --- must_die block.  Each process writes its
+# own file, so the files of a second nginx that a block started count
+# too.  No new file adds no test.  New files add one failed test named
+# after the first block run since the previous check, with the reports in
+# the diagnostics.  That extra test also makes the plan count wrong.
+sub check_asan_reports {
+    my @blocks = @AsanBlocks;
+    @AsanBlocks = ();
+    return unless $UseAsan && defined $AsanReportDir;
+
+    opendir my $dh, $AsanReportDir or return;
+    my @files = sort grep { !$AsanSeen{$_}++ && -f "$AsanReportDir/$_" }
+                     readdir $dh;
+    closedir $dh;
+    return unless @files;
+
+    my $max_lines = 200;
+    my $text = '';
+    for my $file (@files) {
+        my $path = "$AsanReportDir/$file";
+        my $report = Test::Nginx::Bundled::Server::read_file($path);
+        my @lines = split /^/, defined $report ? $report : '';
+        if (@lines > $max_lines) {
+            @lines = (@lines[0 .. $max_lines - 1],
+                      "[... " . (@lines - $max_lines) . " more lines]\n");
+        }
+        $text .= "from $path:\n" . join('', @lines);
+    }
+
+    my $first = @blocks ? $blocks[0] : $0;
+    Test::More::fail("$first - nginx wrote no sanitizer report");
+    Test::More::diag("blocks run since the previous check: "
+                     . (@blocks ? join(', ', @blocks) : 'none') . "\n$text");
+}
+
 # --- must_die: nginx must exit with an error (or with the given exit
 # status), once per repeat.  Its error log lines go to the error_log and
 # no_error_log checks.
@@ -1159,6 +1205,12 @@ sub run_must_die {
     my $must_die = $block->must_die;
     $must_die =~ s/^\s+|\s+$//g;
     $ErrorLogOffset = 0;
+
+    # nginx 1.22 returns from main() without freeing the pool it creates
+    # there when the configuration is rejected, so LeakSanitizer would
+    # report every such start.  Memory errors are still reported.
+    local $ENV{ASAN_OPTIONS} = ($ENV{ASAN_OPTIONS} // '') . ':detect_leaks=0'
+        if $UseAsan;
 
     for my $repeat_idx (0 .. $RepeatEach - 1) {
         my $result = $Server->start;
@@ -1191,6 +1243,8 @@ sub run_must_die {
             warn "# nginx stderr:\n$result->{stderr}";
         }
     }
+
+    check_asan_reports();
 }
 
 sub stop_nginx {
@@ -1202,6 +1256,7 @@ sub stop_nginx {
     }
 
     check_valgrind_log($stopped);
+    check_asan_reports();
 }
 
 sub cleanup {
@@ -1715,6 +1770,20 @@ HTTP/1.0 request, C<abort> or C<shutdown> stay on HTTP/1.1: with
 C<--- http2> that stops the run, and in the environment mode a warning
 names the block.
 
+=head1 SANITIZER MODE
+
+With C<TEST_NGINX_USE_ASAN> set to a true value, the nginx binary and
+modules are expected to be built with AddressSanitizer and
+UndefinedBehaviorSanitizer, writing their reports as files to
+C<TEST_NGINX_ASAN_REPORT_DIR> (util/run-tests sets C<log_path> in
+C<ASAN_OPTIONS> and C<UBSAN_OPTIONS>).  After each stop of nginx and after
+each C<--- must_die> block, new files in that directory add one failed
+test named after the first block run since the previous check, with the
+reports in the diagnostics.  No new file adds no test.
+C<--- must_die> blocks run with C<detect_leaks=0> added to
+C<ASAN_OPTIONS>, because nginx does not free its start-up pool when it
+rejects a configuration.
+
 =head1 ENVIRONMENT
 
 TEST_NGINX_BINARY, TEST_NGINX_SERVROOT, TEST_NGINX_SERVER_PORT (or
@@ -1724,6 +1793,6 @@ TEST_NGINX_NO_SHUFFLE, TEST_NGINX_TIMEOUT, TEST_NGINX_SLEEP,
 TEST_NGINX_NO_CLEAN, TEST_NGINX_WORKER_USER, TEST_NGINX_EVENT_TYPE,
 TEST_NGINX_CHECK_ACCUM_ERR_LOG, TEST_NGINX_VERBOSE, TEST_NGINX_USE_VALGRIND,
 TEST_NGINX_VALGRIND_SUPPRESSIONS, TEST_NGINX_VALGRIND_TIMEOUT,
-TEST_NGINX_USE_HTTP2.
+TEST_NGINX_USE_HTTP2, TEST_NGINX_USE_ASAN, TEST_NGINX_ASAN_REPORT_DIR.
 
 =cut

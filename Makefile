@@ -186,10 +186,13 @@ ASAN_MODULE := $(ASAN_BUILD)/nginx/objs/ngx_http_ubt_module.so
 $(ASAN_NGINX): $(SOURCES) util/build-asan
 	NGINX_SRC=$(NGINX_SRC) util/build-asan $(ASAN_BUILD)
 
+ASAN_RUN    := TEST_NGINX_USE_ASAN=1 TEST_NGINX_BINARY=$(ASAN_NGINX) \
+               TEST_NGINX_LOAD_MODULES=$(ASAN_MODULE) \
+               TEST_NGINX_ASAN_REPORT_DIR=$(ASAN_BUILD)/reports util/run-tests
+
 test-asan: asan-deps $(ASAN_NGINX)
-	TEST_NGINX_USE_ASAN=1 TEST_NGINX_BINARY=$(ASAN_NGINX) \
-	    TEST_NGINX_LOAD_MODULES=$(ASAN_MODULE) \
-	    TEST_NGINX_ASAN_REPORT_DIR=$(ASAN_BUILD)/reports util/run-tests
+	$(ASAN_RUN)
+	TEST_NGINX_USE_HTTP2=1 $(ASAN_RUN) $(HTTP2_SUITES)
 
 asan-deps:
 	@util/install-deps asan

@@ -340,11 +340,11 @@ sub run_requests {
     for my $exchange (@$exchanges) {
         my $result;
         if (use_http2($block)) {
-            $result = Test::Nginx::Bundled::HTTP::curl_exchange(
+            $result = Test::Nginx::Bundled::HTTP::h2_exchange(
                 host      => $ServerAddr,
                 port      => $ClientPort,
                 request   => $exchange->{packets}[0],
-                body_file => html_dir() . "/curl.data.bin",
+                body_file => html_dir() . "/h2.data.bin",
                 timeout   => $timeout,
             );
 
@@ -1393,8 +1393,8 @@ sub listen_directive {
 # Whether the requests of a block go over HTTP/2: --- http2 asks for it,
 # and TEST_NGINX_USE_HTTP2 asks for it for every block that can, as in
 # test-nginx.  Raw and pipelined requests, HTTP/1.0 requests, client
-# aborts and half-closed connections stay on HTTP/1.x, since curl cannot
-# send them.
+# aborts and half-closed connections stay on HTTP/1.x, since the HTTP/2
+# client cannot send them.
 sub use_http2 {
     my ($block) = @_;
 
@@ -1761,10 +1761,13 @@ does not warn about sections it does not know.
 A block with C<--- http2>, or every block when C<TEST_NGINX_USE_HTTP2> is
 set to a true value (except those with C<--- no_http2>), runs over
 HTTP/2 without TLS: the server listens with the C<http2> parameter (the
-C<http2 on> directive from nginx 1.25.1), and each request is sent with
-C<curl --http2-prior-knowledge>, as in test-nginx.  Connection,
-Content-Length and Transfer-Encoding headers are left to curl; the other
-headers are sent as written.  A reply that arrives over another protocol
+C<http2 on> directive from nginx 1.25.1), and each request is sent by
+F<t/lib/h2-request> (Debian's python3-h2).  test-nginx uses curl here,
+but curl 7.88 drops a whole reply when nginx resets the stream with
+NO_ERROR after it, as nginx does when it answers before reading the
+request body.  Connection, Content-Length and Transfer-Encoding headers
+are left out; the other headers are sent as written, with lower-case
+names.  A reply that arrives over another protocol
 adds one failed test.  Blocks with raw or pipelined requests, an
 HTTP/1.0 request, C<abort> or C<shutdown> stay on HTTP/1.1: with
 C<--- http2> that stops the run, and in the environment mode a warning

@@ -3,7 +3,8 @@ package Test::Nginx::Bundled::HTTP;
 # Client side of the bundled Test::Nginx::Socket: builds request bytes
 # from block sections, sends them over one TCP connection and parses the
 # responses (Content-Length, chunked or ended by connection close).
-# HTTP/2 requests go through curl, as in test-nginx.
+# HTTP/2 requests go through t/lib/h2-request, a small client on Debian's
+# python3-h2.
 
 use strict;
 use warnings;
@@ -12,8 +13,13 @@ use Errno qw(EAGAIN EINTR EWOULDBLOCK);
 use HTTP::Response ();
 use IO::Select ();
 use IO::Socket::INET ();
+use File::Basename ();
 use IPC::Run3 ();
 use Time::HiRes qw(sleep time);
+
+
+# The HTTP/2 client: t/lib/h2-request, two directories up from this file.
+my $H2Request = File::Basename::dirname(__FILE__) . '/../../../h2-request';
 
 # Turn --- more_headers text into header lines.  Lines starting with "#"
 # are comments.  Returns the CRLF-terminated header block and whether it
@@ -150,36 +156,27 @@ sub exchange {
 }
 
 # Send one request, given as the bytes build_request() makes, over
-# HTTP/2 without TLS (curl --http2-prior-knowledge).  Connection framing
-# headers are left to curl, since HTTP/2 forbids them; every other header
-# is passed as given, duplicates and case included.  The body is written
-# to $args{body_file}.  Returns the same hash as exchange(), with raw
-# holding curl's -i output, and http2 set when the reply came over HTTP/2.
-sub curl_exchange {
+# HTTP/2 without TLS, through h2-request next to this library.  Connection
+# framing headers are dropped, since HTTP/2 forbids them; every other
+# header is passed as given, duplicates included.  The body is written to
+# $args{body_file}.  Returns the same hash as exchange(), with raw holding
+# the reply as "curl -i" prints it, and http2 set when it came over HTTP/2.
+sub h2_exchange {
     my (%args) = @_;
 
     my %result = (raw => '');
 
     if ($args{request} !~ m{\A(\S+) (\S+) HTTP/[\d.]+\r\n(.*?)\r\n\r\n(.*)\z}s)
     {
-        $result{error} = "cannot turn the request into curl arguments";
+        $result{error} = "cannot turn the request into HTTP/2";
         return \%result;
     }
 
     my ($method, $uri, $head, $body) = ($1, $2, $3, $4);
-    my @cmd = ('curl', '-i', '-sS', '--http2-prior-knowledge',
-               '--max-time', $args{timeout},
-               '-H', 'User-Agent:', '-H', 'Accept:');
-
-    # -X HEAD would make curl wait for a body that never comes
-    push @cmd, $method eq 'HEAD' ? '-I' : ('-X', $method);
+    my @cmd = ($H2Request, '--timeout', $args{timeout});
 
     for my $line (split /\r\n/, $head) {
         next if $line =~ /^(?:Connection|Content-Length|Transfer-Encoding):/i;
-
-        # "Name:" alone would make curl drop the header, so an empty value
-        # is sent as "Name;", curl's spelling of an empty header.
-        $line =~ s/^([^:]+):\s*$/$1;/;
         push @cmd, '-H', $line;
     }
 
@@ -189,16 +186,10 @@ sub curl_exchange {
         binmode $fh;
         print $fh $body;
         close $fh;
-
-        # curl would add a form Content-Type that HTTP/1.1 requests lack
-        if ($head !~ /^Content-Type\s*:/mi) {
-            push @cmd, '-H', 'Content-Type:';
-        }
-
-        push @cmd, '--data-binary', "\@$args{body_file}";
+        push @cmd, '--data-file', $args{body_file};
     }
 
-    push @cmd, "http://$args{host}:$args{port}$uri";
+    push @cmd, $method, "http://$args{host}:$args{port}$uri";
 
     my ($out, $err) = ('', '');
     IPC::Run3::run3(\@cmd, \undef, \$out, \$err,
@@ -208,7 +199,7 @@ sub curl_exchange {
         $result{timed_out} = 1;
 
     } elsif ($?) {
-        $result{error} = "curl exited with " . ($? >> 8) . ": $err";
+        $result{error} = "h2-request exited with " . ($? >> 8) . ": $err";
     }
 
     $result{raw} = $out;

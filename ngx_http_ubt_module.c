@@ -44,6 +44,7 @@ static char *ngx_http_ubt_control(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t ngx_http_ubt_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ubt_init_process(ngx_cycle_t *cycle);
 static void ngx_http_ubt_exit_process(ngx_cycle_t *cycle);
+static void ngx_http_ubt_exit_master(ngx_cycle_t *cycle);
 
 
 static ngx_conf_enum_t  ngx_http_ubt_log_levels[] = {
@@ -268,7 +269,7 @@ ngx_module_t  ngx_http_ubt_module = {
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_http_ubt_exit_process,             /* exit process */
-    NULL,                                  /* exit master */
+    ngx_http_ubt_exit_master,              /* exit master */
     NGX_MODULE_V1_PADDING
 };
 
@@ -1216,6 +1217,8 @@ ngx_http_ubt_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_ubt_main_conf_t  *umcf;
 
+    ngx_http_ubt_crypto_exit();
+
     umcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_ubt_module);
 
     if (umcf == NULL || !umcf->used) {
@@ -1223,4 +1226,11 @@ ngx_http_ubt_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_ubt_redis_exit_process(umcf);
+}
+
+
+static void
+ngx_http_ubt_exit_master(ngx_cycle_t *cycle)
+{
+    ngx_http_ubt_crypto_exit();
 }

@@ -187,6 +187,22 @@ ngx_http_ubt_digest(ngx_str_t *data, u_char *digest)
 
 
 /*
+ * Frees the digest context at process exit: nginx unloads the module
+ * before it exits, and the only pointer to the context would go with it.
+ */
+
+void
+ngx_http_ubt_crypto_exit(void)
+{
+    EVP_MD_CTX_free(ngx_http_ubt_sha256_ctx);
+    ngx_http_ubt_sha256_ctx = NULL;
+
+    EVP_MD_free(ngx_http_ubt_sha256);
+    ngx_http_ubt_sha256 = NULL;
+}
+
+
+/*
  * Makes an HMAC-SHA256 context keyed with the signing secret, so that each
  * request only resets it: keying hashes the secret's padded blocks, and a
  * one-shot HMAC() would also look the algorithm up every time.

@@ -426,25 +426,27 @@ sub private_redis {
 
 
 # Sends one request to the test nginx on a new connection and returns its
-# status code, or 0 when no reply came.
+# status code, or 0 when no reply came.  $port defaults to the test
+# server's port.
 
 sub status_of {
-    my ($uri, $headers) = @_;
+    my ($uri, $headers, $port) = @_;
 
-    my ($status) = response_of(request_start($uri, $headers));
+    my ($status) = response_of(request_start($uri, $headers, $port));
 
     return $status;
 }
 
 
-# Sends one GET request to the test nginx on a new connection and returns
-# the socket, or undef, without waiting for the reply.
+# Sends one GET request over HTTP/1.1 to 127.0.0.1:$port (default: the
+# test server's port) on a new connection and returns the socket, or
+# undef, without waiting for the reply.
 
 sub request_start {
-    my ($uri, $headers) = @_;
+    my ($uri, $headers, $port) = @_;
 
     my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                     PeerPort => server_port(),
+                                     PeerPort => $port // server_port(),
                                      Proto => 'tcp', Timeout => 3)
         or return undef;
 

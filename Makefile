@@ -98,23 +98,16 @@ test: deps build $(CT_MODULE)
 test-constant-time: deps $(CT_MODULE)
 	$(CT_RUN)
 
-# The suites run with every test nginx under valgrind memcheck; a block
-# fails when memcheck reports an error or a definite leak.  Suites whose
-# blocks depend on timing are left out, because memcheck runs nginx about
-# 20 to 30 times slower (Valgrind Quick Start Guide) and they could fail
-# for that reason alone.
-VALGRIND_SUITES := t/000-runner.t t/001-access.t t/002-provision.t \
-                   t/003-config.t t/005-hmac.t t/006-admin.t \
-                   t/007-control.t
-
+# Every suite runs with each test nginx, and the second gateway of
+# t/008 and t/009, under valgrind memcheck; a block fails when memcheck
+# reports an error or a definite leak.  Memcheck runs nginx about 20 to 30
+# times slower (Valgrind Quick Start Guide), so the few blocks that depend
+# on timing and could fail for that reason alone carry --- skip_valgrind
+# and run their nginx without it.
 test-valgrind: deps build
 	@command -v valgrind >/dev/null || { \
 	    echo "valgrind not found: install valgrind" >&2; exit 1; }
-	@echo "test-valgrind: skipping t/004-redis.t (Redis timeouts of 200 and 300 ms, a client abort after 0.2 s)"
-	@echo "test-valgrind: skipping t/008-gateways.t (a second nginx gateway and reloads under load)"
-	@echo "test-valgrind: skipping t/009-ratelimit.t (rate windows and Retry-After of 1 s, concurrency bursts)"
-	@echo "test-valgrind: skipping t/010-faults.t (Redis killed and restarted under load with a 300 ms timeout)"
-	TEST_NGINX_USE_VALGRIND=1 util/run-tests $(VALGRIND_SUITES)
+	TEST_NGINX_USE_VALGRIND=1 util/run-tests
 
 # libFuzzer targets for the parsers of untrusted input, built with clang
 # and AddressSanitizer and UndefinedBehaviorSanitizer against nginx core

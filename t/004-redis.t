@@ -268,9 +268,18 @@ UbtTest::redis('CLIENT', 'PAUSE', 1500, 'ALL');
     ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
 
+    # the health check of the init goes to this server, which speaks
+    # HTTP/1.1 also when the test server runs HTTP/2
     server {
         listen 127.0.0.1:$TEST_NGINX_UBT_BACKEND_PORT;
-        return 200 "reached $http_x_ubt_user_id\n";
+
+        location = /health {
+            ubt_health;
+        }
+
+        location / {
+            return 200 "reached $http_x_ubt_user_id\n";
+        }
     }
 --- config
     location /api/ {
@@ -286,6 +295,14 @@ UbtTest::redis('CLIENT', 'PAUSE', 1500, 'ALL');
         return 200 "plain\n";
     }
 --- init
+# nginx sends SCRIPT LOAD when it connects to Redis, and that can reach
+# Redis after the SCRIPT FLUSH below: under valgrind, or while the pause
+# that the block before left holds it back.  Our PING waits out the
+# pause, and /health goes over nginx's connection, so its 200 means that
+# Redis has run those loads.
+UbtTest::redis('PING');
+UbtTest::status_of('/health', '', $ENV{TEST_NGINX_UBT_BACKEND_PORT}) == 200
+    or die "health is not 200\n";
 UbtTest::flush();
 UbtTest::seed('1001', UbtTest::key('live', 'u1001'));
 UbtTest::redis('SCRIPT', 'FLUSH');

@@ -492,6 +492,8 @@ UbtTest::headers(key => UbtTest::key('live', 'u962'), user => '962')
 
 
 === TEST 20: exact under concurrency through one gateway
+Not under valgrind: PRO admits one more request every 100 ms, and memcheck stretches the burst past that.
+--- skip_valgrind
 --- init
 UbtTest::flush();
 UbtTest::seed('963', UbtTest::key('live', 'u963'), plan => 'PRO');
@@ -513,6 +515,8 @@ UbtTest::headers(key => UbtTest::key('live', 'u963'), user => '963')
 
 
 === TEST 21: exact under concurrency through two gateways
+Not under valgrind: PRO admits one more request every 100 ms, and memcheck stretches the burst past that.
+--- skip_valgrind
 --- init
 UbtTest::second_gateway("    ubt_plan FREE 3r/m;\n    ubt_plan PRO 600r/m burst=5;\n");
 UbtTest::flush();

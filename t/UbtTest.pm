@@ -14,6 +14,7 @@ use warnings;
 
 use Compress::Zlib ();
 use Digest::SHA qw(sha256 sha256_hex hmac_sha256_hex);
+use File::Basename ();
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use POSIX ();
@@ -130,27 +131,59 @@ sub use_defaults {
 # listening on a unix socket; the main one reaches it through a location
 # that proxies to that socket.  $extra_http goes into its http block.  It
 # is stopped by its PID when the file ends.
+#
+# When the current block runs its nginx under valgrind memcheck
+# (TEST_NGINX_USE_VALGRIND set and no --- skip_valgrind), so does the
+# second gateway: in the foreground, as a child of the test script, with
+# a memcheck log for its master and one for each worker.  Those logs are
+# checked once it has stopped, and an error or a definite leak adds one
+# failed test.  A running second gateway is reused, unless it runs under
+# valgrind and the current block skips valgrind, or the other way round:
+# then it is stopped and started again with $extra_http.
 
 my $SecondPid;
+my $SecondValgrind;
+my $BlockValgrind = $ENV{TEST_NGINX_USE_VALGRIND} ? 1 : 0;
+my $MainPid = $$;
+
+main::add_block_preprocessor(sub {
+    my ($block) = @_;
+
+    $BlockValgrind = $ENV{TEST_NGINX_USE_VALGRIND}
+                     && !defined $block->skip_valgrind ? 1 : 0;
+});
+
+# Seconds that the second gateway gets to write its pid file, and to exit
+# after QUIT.  Under memcheck nginx runs 20 to 30 times slower (Valgrind
+# Quick Start Guide), and the leak check at exit takes seconds more.
+my $SecondTimeout = $ENV{TEST_NGINX_USE_VALGRIND}
+    ? $ENV{TEST_NGINX_VALGRIND_TIMEOUT} || 30 : 5;
 
 sub second_gateway {
     my ($extra_http) = @_;
 
     my $dir = $ENV{TEST_NGINX_UBT_DIR};
 
-    return "$dir/second.sock" if $SecondPid;
+    if ($SecondPid) {
+        return "$dir/second.sock" if $SecondValgrind == $BlockValgrind;
+        _stop_second_gateway('QUIT');
+    }
 
     my $modules = join '', map { "load_module $_;\n" }
                            split ' ', $ENV{TEST_NGINX_LOAD_MODULES} // '';
     my $user = $> == 0 ? "user root;\n" : '';
 
+    $SecondValgrind = $BlockValgrind;
+    my $daemon = $SecondValgrind ? 'off' : 'on';
+
     mkdir "$dir/second";
     mkdir "$dir/second/logs";
+    unlink "$dir/second/nginx.pid", glob "$dir/second/logs/valgrind.*.log";
 
     open my $fh, '>', "$dir/second/nginx.conf"
         or die "cannot write $dir/second/nginx.conf: $!\n";
     print $fh <<"_EOC_";
-${modules}${user}daemon on;
+${modules}${user}daemon $daemon;
 master_process on;
 worker_processes 1;
 pid $dir/second/nginx.pid;
@@ -180,42 +213,176 @@ _EOC_
     close $fh;
 
     my $bin = $ENV{TEST_NGINX_BINARY} || 'nginx';
+    my @cmd = ($bin, '-p', "$dir/second/", '-c', "$dir/second/nginx.conf");
 
-    system($bin, '-p', "$dir/second/", '-c', "$dir/second/nginx.conf") == 0
-        or die "the second gateway failed to start, see "
-               . "$dir/second/logs/error.log\n";
+    if ($SecondValgrind) {
+        $SecondPid = _spawn_under_valgrind(@cmd);
 
-    for (1 .. 50) {
-        last if -s "$dir/second/nginx.pid";
+    } else {
+        system(@cmd) == 0
+            or die "the second gateway failed to start, see "
+                   . "$dir/second/logs/error.log\n";
+    }
+
+    my $pid;
+
+    for (1 .. $SecondTimeout * 10) {
+        $pid = _read_pid("$dir/second/nginx.pid");
+        last if $pid && (!$SecondPid || $pid == $SecondPid);
+
+        if ($SecondPid && waitpid($SecondPid, POSIX::WNOHANG()) == $SecondPid)
+        {
+            undef $SecondPid;
+            die "the second gateway exited at start, see "
+                . "$dir/second/logs/error.log and $dir/second/logs/stderr\n";
+        }
+
+        undef $pid;
         Time::HiRes::sleep(0.1);
     }
 
-    open $fh, '<', "$dir/second/nginx.pid"
-        or die "the second gateway wrote no pid file\n";
-    chomp($SecondPid = <$fh>);
-    close $fh;
+    unless ($pid) {
+        _stop_second_gateway('KILL') if $SecondPid;
+        die "the second gateway wrote no pid file within ${SecondTimeout}s\n";
+    }
+
+    $SecondPid = $pid;
 
     return "$dir/second.sock";
 }
 
 
-# Stops the second gateway with QUIT, as "nginx -s quit" does, and waits
-# until it has exited.  The signal goes to its process group, which the
-# master leads after daemonizing, so a worker whose master has crashed
-# stops too instead of holding the test's stderr open.
+# Runs @cmd in the background under valgrind memcheck, with the options
+# and suppressions of the test nginx, and returns its PID.
 
-sub quit_second_gateway {
+sub _spawn_under_valgrind {
+    my (@cmd) = @_;
+
+    my $dir = $ENV{TEST_NGINX_UBT_DIR};
+
+    my @valgrind = _valgrind_module()->can('command')->(
+        log_file     => "$dir/second/logs/valgrind.%p.log",
+        suppressions => $ENV{TEST_NGINX_VALGRIND_SUPPRESSIONS},
+    );
+
+    my $pid = fork() // die "fork failed: $!\n";
+
+    if ($pid == 0) {
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>', "$dir/second/logs/stderr";
+        { exec { $valgrind[0] } @valgrind, @cmd }
+        print STDERR "cannot run $valgrind[0]: $!\n";
+        POSIX::_exit(127);
+    }
+
+    return $pid;
+}
+
+
+# Loads the memcheck log parser of the bundled runner from t/lib, which is
+# on @INC only when that runner is used.
+
+sub _valgrind_module {
+    local @INC = (File::Basename::dirname(__FILE__) . '/lib', @INC);
+    require Test::Nginx::Bundled::Valgrind;
+    return 'Test::Nginx::Bundled::Valgrind';
+}
+
+
+sub _read_pid {
+    my ($path) = @_;
+
+    open my $fh, '<', $path or return undef;
+    my $pid = <$fh>;
+    close $fh;
+
+    return defined $pid && $pid =~ /^(\d+)$/ ? $1 : undef;
+}
+
+
+# Sends $signal to the second gateway and waits until it has exited, or
+# kills it when it has not exited in time.  Under valgrind its memcheck
+# logs are then checked.
+
+sub _stop_second_gateway {
+    my ($signal) = @_;
+
     my $pid = $SecondPid or return;
+    undef $SecondPid;
 
-    kill 'QUIT', -$pid;
+    # A daemonized master leads its own process group, so a worker whose
+    # master has crashed stops too instead of holding the test's stderr
+    # open.  Under valgrind the master is a child of this script, in its
+    # group.
+    kill $signal, $SecondValgrind ? $pid : -$pid;
 
-    for (1 .. 100) {
-        last unless kill 0, $pid;
-        last if (_state($pid) // '') eq 'Z';
+    my $exited = _wait_exit($pid, $SecondTimeout);
+
+    if (!$exited) {
+        kill 'KILL', $pid;
+        _wait_exit($pid, 5);
+    }
+
+    return unless $SecondValgrind;
+
+    _check_second_valgrind($exited ? () : "the second gateway did not exit "
+                           . "within ${SecondTimeout}s of SIG$signal and "
+                           . "was killed\n");
+}
+
+
+sub _wait_exit {
+    my ($pid, $seconds) = @_;
+
+    for (1 .. $seconds * 20) {
+        if ($SecondValgrind) {
+            # a child of this script, which must reap it
+            return 1 if waitpid($pid, POSIX::WNOHANG()) == $pid;
+
+        } else {
+            return 1 unless kill 0, $pid;
+            # a killed child of init may stay a zombie for a while
+            return 1 if (_state($pid) // '') eq 'Z';
+        }
+
         Time::HiRes::sleep(0.05);
     }
 
-    undef $SecondPid;
+    return 0;
+}
+
+
+# Checks every memcheck log of the second gateway: its master's and those
+# of all the workers it started.  A problem adds one failed test.
+
+sub _check_second_valgrind {
+    my (@problems) = @_;
+
+    my $dir = $ENV{TEST_NGINX_UBT_DIR};
+    my @logs = glob "$dir/second/logs/valgrind.*.log";
+
+    push @problems, "valgrind wrote no log in $dir/second/logs\n"
+        unless @logs;
+
+    for my $log (@logs) {
+        my $text = do { local (@ARGV, $/) = $log; <> };
+        my @found = _valgrind_module()->can('problems')->($text);
+        push @problems, "from $log:\n" . join("\n", @found) if @found;
+    }
+
+    return unless @problems;
+
+    Test::More::fail("$0 second gateway - valgrind memcheck finds no "
+                     . "errors");
+    Test::More::diag(join "\n", @problems);
+}
+
+
+# Stops the second gateway with QUIT, as "nginx -s quit" does, and waits
+# until it has exited.
+
+sub quit_second_gateway {
+    _stop_second_gateway('QUIT');
 }
 
 
@@ -228,7 +395,9 @@ sub hup_second_gateway {
 
 
 # Rewrites the second gateway's configuration with $extra_http in its http
-# block and reloads it with HUP, as an operator would after an edit.
+# block and reloads it with HUP, as an operator would after an edit.  It
+# returns once the workers of the old configuration have exited, so that
+# the next request reaches a worker with the new one.
 
 sub reload_second_gateway {
     my ($extra_http) = @_;
@@ -246,22 +415,44 @@ sub reload_second_gateway {
     print $fh $conf;
     close $fh;
 
+    my @old = _children($SecondPid);
+    @old or die "the second gateway has no worker process\n";
+
     kill 'HUP', $SecondPid or die "cannot signal the second gateway: $!\n";
 
-    # a single process reloads in its event loop; give it a moment
-    Time::HiRes::sleep(0.5);
+    for (1 .. $SecondTimeout * 20) {
+        my %now = map { $_ => 1 } _children($SecondPid);
+        return if %now && !grep { $now{$_} } @old;
+        Time::HiRes::sleep(0.05);
+    }
+
+    die "the old workers of the second gateway still run "
+        . "${SecondTimeout}s after the reload\n";
+}
+
+
+# Returns the PIDs of the live child processes of $pid.
+
+sub _children {
+    my ($pid) = @_;
+
+    my @children;
+
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $stat or next;
+        my $line = <$fh> // next;
+        my ($child, $state, $parent) = $line =~ /^(\d+) \(.*\) (\S) (\d+)/
+            or next;
+        push @children, $child if $parent == $pid && $state ne 'Z';
+    }
+
+    return @children;
 }
 
 
 END {
-    if ($SecondPid) {
-        kill 'QUIT', -$SecondPid;
-
-        for (1 .. 50) {
-            last unless kill 0, $SecondPid;
-            Time::HiRes::sleep(0.1);
-        }
-    }
+    local $?;
+    _stop_second_gateway('QUIT') if $$ == $MainPid;
 }
 
 
@@ -428,25 +619,27 @@ sub private_redis {
 
 
 # Sends one request to the test nginx on a new connection and returns its
-# status code, or 0 when no reply came.
+# status code, or 0 when no reply came.  $port defaults to the test
+# server's port.
 
 sub status_of {
-    my ($uri, $headers) = @_;
+    my ($uri, $headers, $port) = @_;
 
-    my ($status) = response_of(request_start($uri, $headers));
+    my ($status) = response_of(request_start($uri, $headers, $port));
 
     return $status;
 }
 
 
-# Sends one GET request to the test nginx on a new connection and returns
-# the socket, or undef, without waiting for the reply.
+# Sends one GET request over HTTP/1.1 to 127.0.0.1:$port (default: the
+# test server's port) on a new connection and returns the socket, or
+# undef, without waiting for the reply.
 
 sub request_start {
-    my ($uri, $headers) = @_;
+    my ($uri, $headers, $port) = @_;
 
     my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                     PeerPort => server_port(),
+                                     PeerPort => $port // server_port(),
                                      Proto => 'tcp', Timeout => 3)
         or return undef;
 

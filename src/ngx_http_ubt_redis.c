@@ -45,6 +45,7 @@ struct ngx_http_ubt_redis_s {
 
     unsigned                       connected:1;
     unsigned                       exiting:1;
+    unsigned                       flushing:1;
 };
 
 
@@ -328,10 +329,29 @@ ngx_http_ubt_redis_del_read(void *privdata)
 }
 
 
+/*
+ * Once connected, queued commands are written from a posted event, which
+ * nginx runs after the events and timers of the current loop iteration:
+ * the commands that all of them queue go out in one write, at once and
+ * with no epoll registration.  Only a write that would block, and the
+ * connect, wait for epoll.
+ */
+
 static void
 ngx_http_ubt_redis_add_write(void *privdata)
 {
-    ngx_connection_t  *c = privdata;
+    ngx_connection_t      *c = privdata;
+    ngx_http_ubt_redis_t  *rd;
+
+    rd = c->data;
+
+    if (rd->connected && !rd->flushing) {
+        if (!c->write->posted) {
+            ngx_post_event(c->write, &ngx_posted_events);
+        }
+
+        return;
+    }
 
     if (!c->write->active) {
         if (ngx_add_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
@@ -346,6 +366,10 @@ static void
 ngx_http_ubt_redis_del_write(void *privdata)
 {
     ngx_connection_t  *c = privdata;
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
 
     if (c->write->active) {
         (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
@@ -421,7 +445,10 @@ ngx_http_ubt_redis_write_handler(ngx_event_t *ev)
     rd = c->data;
 
     if (rd->ac) {
+        /* what is left after this write waits for epoll */
+        rd->flushing = 1;
         redisAsyncHandleWrite(rd->ac);
+        rd->flushing = 0;
     }
 }
 

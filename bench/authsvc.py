@@ -36,6 +36,7 @@ from ubtbench import KEY_CHECKSUM_LEN, key_checksum
 LISTEN_HOST = "127.0.0.1"
 
 KEY_PATTERN = re.compile(r"ubt_(live|test)_[0-9A-Za-z]{49}\Z")
+LAST_SEEN_INTERVAL_MS = 10000
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]+\Z")
 TS_PATTERN = re.compile(r"[0-9]{1,15}\Z")
 SIGN_PATTERN = re.compile(r"[0-9A-Fa-f]{64}\Z")
@@ -164,8 +165,10 @@ class Checker:
         record = "ubt:{u:%s}" % user_id
         keys = [record, record + ":revoked", "%s:n:%s" % (record, nonce),
                 record + ":rl"]
-        # no telemetry: the benchmark's requests send none
-        argv = [digest, self.nonce_ttl_ms, 0, self.default_plan,
+        # no telemetry: the benchmark's requests send none; last_seen at
+        # most every 10 s, the module's default ubt_last_seen_interval
+        argv = [digest, self.nonce_ttl_ms, LAST_SEEN_INTERVAL_MS,
+                self.default_plan,
                 len(self.plan_args) // 2] + self.plan_args
         try:
             return await self.redis.evalsha(self.script_sha, len(keys),

@@ -232,6 +232,7 @@ typedef struct {
 
     /* X-UBT-Version, -Platform, -Device and -System, when sent */
     ngx_str_t                   telemetry[NGX_HTTP_UBT_TELEMETRY_HEADERS];
+    ngx_str_t                   bad_header;         /* named in the log */
 
     /* content handlers: provisioning, admin and control endpoints */
     ngx_msec_t                  grace;

@@ -35,6 +35,8 @@ static void ngx_http_ubt_cleanup(void *data);
 static ngx_http_ubt_header_t *ngx_http_ubt_header_type(ngx_table_elt_t *h);
 static ngx_http_ubt_reason_e ngx_http_ubt_read_headers(ngx_http_request_t *r,
     ngx_http_ubt_ctx_t *ctx, ngx_http_ubt_loc_conf_t *ulcf);
+static void ngx_http_ubt_set_bad_header(ngx_http_ubt_ctx_t *ctx,
+    ngx_table_elt_t *h);
 static ngx_int_t ngx_http_ubt_all_digits(ngx_str_t *value);
 static ngx_int_t ngx_http_ubt_all_hex(ngx_str_t *value);
 static ngx_http_ubt_reason_e ngx_http_ubt_verify(ngx_http_request_t *r,
@@ -347,14 +349,14 @@ ngx_http_ubt_read_headers(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
 
         if (type == NGX_HTTP_UBT_HEADER_TELEMETRY) {
             if (ctx->telemetry[uh->index].data) {
+                ngx_http_ubt_set_bad_header(ctx, &h[i]);
                 return NGX_HTTP_UBT_DUPLICATE_HEADER;
             }
 
             if (!ngx_http_ubt_valid_text(&h[i].value,
                                          NGX_HTTP_UBT_TELEMETRY_MAX_LEN))
             {
-                ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                               "ubt malformed header \"%V\"", &h[i].key);
+                ngx_http_ubt_set_bad_header(ctx, &h[i]);
                 return NGX_HTTP_UBT_MALFORMED_HEADER;
             }
 
@@ -367,8 +369,7 @@ ngx_http_ubt_read_headers(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
         }
 
         if (found[type]) {
-            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                           "ubt duplicate header \"%V\"", &h[i].key);
+            ngx_http_ubt_set_bad_header(ctx, &h[i]);
             return NGX_HTTP_UBT_DUPLICATE_HEADER;
         }
 
@@ -409,24 +410,21 @@ ngx_http_ubt_read_headers(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
     if (ctx->ts.len > NGX_HTTP_UBT_TS_MAX_LEN
         || !ngx_http_ubt_all_digits(&ctx->ts))
     {
-        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "ubt malformed X-UBT-TS");
+        ngx_str_set(&ctx->bad_header, "x-ubt-ts");
         return NGX_HTTP_UBT_MALFORMED_HEADER;
     }
 
     if (!ngx_http_ubt_valid_token(&ctx->nonce, NGX_HTTP_UBT_NONCE_MIN_LEN,
                                   NGX_HTTP_UBT_NONCE_MAX_LEN))
     {
-        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "ubt malformed X-UBT-NONCE");
+        ngx_str_set(&ctx->bad_header, "x-ubt-nonce");
         return NGX_HTTP_UBT_MALFORMED_HEADER;
     }
 
     if (ctx->sign.len != NGX_HTTP_UBT_DIGEST_HEX_LEN
         || !ngx_http_ubt_all_hex(&ctx->sign))
     {
-        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "ubt malformed X-UBT-SIGN");
+        ngx_str_set(&ctx->bad_header, "x-ubt-sign");
         return NGX_HTTP_UBT_MALFORMED_HEADER;
     }
 
@@ -437,9 +435,8 @@ ngx_http_ubt_read_headers(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
         if (!ngx_http_ubt_valid_token(&ctx->user_id, 1,
                                       NGX_HTTP_UBT_USER_ID_MAX_LEN))
         {
-            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                           "ubt malformed X-UBT-USER-ID");
             ngx_str_null(&ctx->user_id);
+            ngx_str_set(&ctx->bad_header, "x-ubt-user-id");
             return NGX_HTTP_UBT_MALFORMED_HEADER;
         }
     }
@@ -456,6 +453,16 @@ ngx_http_ubt_read_headers(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
     }
 
     return NGX_HTTP_UBT_OK;
+}
+
+
+/* names a header in lower case, as HTTP/2 sends it, whatever the protocol */
+
+static void
+ngx_http_ubt_set_bad_header(ngx_http_ubt_ctx_t *ctx, ngx_table_elt_t *h)
+{
+    ctx->bad_header.len = h->key.len;
+    ctx->bad_header.data = h->lowcase_key;
 }
 
 
@@ -1176,6 +1183,12 @@ ngx_http_ubt_verdict(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
                       &ngx_http_ubt_reason_names[reason],
                       ctx->user_verified ? "user" : "claimed user",
                       &ctx->user_id);
+
+    } else if (ctx->bad_header.len) {
+        /* the name only: a value may be a key */
+        ngx_log_error(ulcf->log_level, r->connection->log, 0,
+                      "ubt rejected request: %V, header \"%V\"",
+                      &ngx_http_ubt_reason_names[reason], &ctx->bad_header);
 
     } else {
         ngx_log_error(ulcf->log_level, r->connection->log, 0,

@@ -330,11 +330,10 @@ ngx_http_ubt_redis_del_read(void *privdata)
 
 
 /*
- * Once connected, queued commands are written from a posted event, which
- * nginx runs after the events and timers of the current loop iteration:
- * the commands that all of them queue go out in one write, at once and
- * with no epoll registration.  Only a write that would block, and the
- * connect, wait for epoll.
+ * Once connected, queued commands are written from a posted event.  nginx
+ * runs it after the events and timers of the current loop iteration, so
+ * the commands they all queue go out in one write, with no epoll calls.
+ * Only a write that would block, and the connect, wait for epoll.
  */
 
 static void
@@ -587,7 +586,13 @@ ngx_http_ubt_redis_handshake_reply(redisAsyncContext *ac, void *r,
     if (--rd->handshake == 0) {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, &rd->log, 0,
                        "ubt redis handshake done");
-        rd->backoff = 0;
+
+        /* a backoff means this connection follows a failed one */
+        if (rd->backoff) {
+            ngx_log_error(NGX_LOG_NOTICE, &rd->log, 0,
+                          "redis connection restored");
+            rd->backoff = 0;
+        }
     }
 }
 
@@ -1059,7 +1064,8 @@ ngx_http_ubt_redis_log_limited(ngx_http_ubt_redis_t *rd, ngx_uint_t level,
 
     if (suppressed) {
         p = ngx_slprintf(p, msg + sizeof(msg),
-                         " (%ui similar messages suppressed)", suppressed);
+                         " (%ui similar message%s suppressed)", suppressed,
+                         suppressed == 1 ? "" : "s");
     }
 
     ngx_log_error(level, &rd->log, 0, "%*s", p - msg, msg);

@@ -560,7 +560,7 @@ UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001', ts => '17
 --- error_code: 401
 --- response_body_like: ^\{"ok":false,"status":"UNAUTHORIZED","reason":"MALFORMED_HEADER","request_id":"[0-9a-f]{32}"\}$
 --- error_log
-ubt rejected request: MALFORMED_HEADER
+ubt rejected request: MALFORMED_HEADER, header "x-ubt-ts"
 --- no_error_log
 [alert]
 
@@ -798,7 +798,7 @@ UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001') . "X-UBT-
 --- error_code: 401
 --- response_body_like: ^\{"ok":false,"status":"UNAUTHORIZED","reason":"DUPLICATE_HEADER","request_id":"[0-9a-f]{32}"\}$
 --- error_log
-ubt rejected request: DUPLICATE_HEADER
+ubt rejected request: DUPLICATE_HEADER, header "x-ubt-api-key"
 --- no_error_log
 [alert]
 

@@ -331,7 +331,7 @@ UbtTest::headers(key => UbtTest::key('live', 'u812'), user => '812') . "X-UBT-De
 --- error_code: 401
 --- response_body_like: "reason":"MALFORMED_HEADER"
 --- error_log
-ubt rejected request: MALFORMED_HEADER
+ubt rejected request: MALFORMED_HEADER, header "x-ubt-device"
 --- no_error_log
 [alert]
 
@@ -348,7 +348,7 @@ UbtTest::headers(key => UbtTest::key('live', 'u813'), user => '813') . "X-UBT-Ve
 --- error_code: 401
 --- response_body_like: "reason":"DUPLICATE_HEADER"
 --- error_log
-ubt rejected request: DUPLICATE_HEADER
+ubt rejected request: DUPLICATE_HEADER, header "x-ubt-version"
 --- no_error_log
 [alert]
 

@@ -34,8 +34,9 @@ _EOC_
 
 repeat_each(1);
 
-# four checks a block (status, body, two error-log patterns)
-plan tests => repeat_each() * (4 * blocks());
+# four checks a block (status, body, two error-log patterns), and the
+# restored connection of the first
+plan tests => repeat_each() * (4 * blocks() + 1);
 
 no_long_string();
 no_shuffle();
@@ -68,6 +69,7 @@ GET /health
 --- response_body_like: ^\{"ok":true,
 --- error_log
 connect to redis failed
+redis connection restored
 --- no_error_log
 [alert]
 

@@ -720,8 +720,12 @@ ngx_http_ubt_redis_call(ngx_http_ubt_main_conf_t *umcf, ngx_int_t script,
 
     count_len = ngx_http_ubt_redis_digits(count, nkeys) - count;
 
-    /* "*<argc>" and each "$<len>" take at most NGX_SIZE_T_LEN + 3 bytes */
-    size = sizeof(ngx_http_ubt_redis_call_t) + NGX_SIZE_T_LEN + 3;
+    /*
+     * "*<argc>" and each "$<len>" take at most NGX_SIZE_T_LEN + 3 bytes;
+     * one more holds a NUL, because hiredis reads the byte after the first
+     * argument to see whether another follows
+     */
+    size = sizeof(ngx_http_ubt_redis_call_t) + NGX_SIZE_T_LEN + 4;
 
     if (script >= 0) {
         size += 3 * (NGX_SIZE_T_LEN + 5) + sizeof("EVALSHA") - 1
@@ -765,6 +769,7 @@ ngx_http_ubt_redis_call(ngx_http_ubt_main_conf_t *umcf, ngx_int_t script,
     }
 
     call->len = p - call->command;
+    *p = '\0';
 
     call->timer.handler = ngx_http_ubt_redis_call_timeout;
     call->timer.data = call;
@@ -861,7 +866,7 @@ ngx_http_ubt_redis_resend(ngx_http_ubt_redis_call_t *call)
     source = ngx_http_ubt_scripts[call->script];
     source_len = ngx_strlen(source);
 
-    len = NGX_SIZE_T_LEN + 3 + 2 * (NGX_SIZE_T_LEN + 5) + sizeof("EVAL") - 1
+    len = NGX_SIZE_T_LEN + 4 + 2 * (NGX_SIZE_T_LEN + 5) + sizeof("EVAL") - 1
           + source_len + call->len - call->tail;
 
     command = ngx_alloc(len, &call->redis->log);
@@ -873,6 +878,7 @@ ngx_http_ubt_redis_resend(ngx_http_ubt_redis_call_t *call)
     p = ngx_http_ubt_redis_arg(p, (u_char *) "EVAL", sizeof("EVAL") - 1);
     p = ngx_http_ubt_redis_arg(p, (u_char *) source, source_len);
     p = ngx_cpymem(p, call->command + call->tail, call->len - call->tail);
+    *p = '\0';
 
     rc = ngx_http_ubt_redis_send(call, command, p - command);
 

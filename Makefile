@@ -130,7 +130,7 @@ FUZZ_COMMON   := fuzz/ngx_http_ubt_fuzz.c fuzz/ngx_http_ubt_fuzz.h \
 fuzz-deps:
 	@util/install-deps fuzz
 
-$(FUZZ)/nginx.objs: util/fuzz-nginx config
+$(FUZZ)/nginx.objs: util/fuzz-nginx util/deb-src-apt.sh config
 	util/fuzz-nginx $(FUZZ) $(FUZZ_CC) \
 	    "$(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined"
 
@@ -176,7 +176,7 @@ ASAN_BUILD  := $(BUILD)/asan
 ASAN_NGINX  := $(ASAN_BUILD)/nginx/objs/nginx
 ASAN_MODULE := $(ASAN_BUILD)/nginx/objs/ngx_http_ubt_module.so
 
-$(ASAN_NGINX): $(SOURCES) util/build-asan
+$(ASAN_NGINX): $(SOURCES) util/build-asan util/deb-src-apt.sh
 	NGINX_SRC=$(NGINX_SRC) util/build-asan $(ASAN_BUILD)
 
 ASAN_RUN    := TEST_NGINX_USE_ASAN=1 TEST_NGINX_BINARY=$(ASAN_NGINX) \

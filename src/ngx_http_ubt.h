@@ -309,6 +309,7 @@ ngx_int_t ngx_http_ubt_check_key(ngx_str_t *key, ngx_flag_t *test);
 void ngx_http_ubt_digest(ngx_str_t *data, u_char *digest);
 void ngx_http_ubt_crypto_exit(void);
 ngx_int_t ngx_http_ubt_secret_equal(u_char *a, u_char *b, size_t len);
+int ngx_http_ubt_hex_value(u_char c);
 EVP_MAC_CTX *ngx_http_ubt_mac_create(ngx_conf_t *cf, ngx_str_t *secret);
 ngx_int_t ngx_http_ubt_verify_signature(EVP_MAC_CTX *mac, ngx_str_t *ts,
     ngx_str_t *user_id, ngx_str_t *nonce, ngx_str_t *sign);

@@ -484,17 +484,10 @@ ngx_http_ubt_all_digits(ngx_str_t *value)
 static ngx_int_t
 ngx_http_ubt_all_hex(ngx_str_t *value)
 {
-    u_char  c;
     size_t  i;
 
     for (i = 0; i < value->len; i++) {
-        c = value->data[i];
-
-        /* no "| 0x20" for the digits: it would let 0x10 to 0x19 pass */
-        if (!((c >= '0' && c <= '9')
-              || (c >= 'a' && c <= 'f')
-              || (c >= 'A' && c <= 'F')))
-        {
+        if (ngx_http_ubt_hex_value(value->data[i]) < 0) {
             return 0;
         }
     }

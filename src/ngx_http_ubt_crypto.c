@@ -21,7 +21,6 @@
 static void ngx_http_ubt_key_checksum(u_char *data, size_t len, u_char *out);
 static ngx_int_t ngx_http_ubt_random_base62(u_char *out, size_t len);
 static void ngx_http_ubt_mac_cleanup(void *data);
-static int ngx_http_ubt_hex_value(u_char c);
 
 
 /* fetched once per process: a fetch per digest costs more than the digest */
@@ -341,9 +340,12 @@ ngx_http_ubt_verify_signature(EVP_MAC_CTX *mac, ngx_str_t *ts,
 }
 
 
-/* decodes one hex digit of a signature, which is public data */
+/*
+ * Decodes one hex digit, or returns -1.  Only letters are folded to lower
+ * case: "| 0x20" on any byte would turn 0x10 to 0x19 into digits.
+ */
 
-static int
+int
 ngx_http_ubt_hex_value(u_char c)
 {
     if (c >= '0' && c <= '9') {

@@ -721,9 +721,9 @@ ngx_http_ubt_redis_call(ngx_http_ubt_main_conf_t *umcf, ngx_int_t script,
     count_len = ngx_http_ubt_redis_digits(count, nkeys) - count;
 
     /*
-     * "*<argc>" and each "$<len>" take at most NGX_SIZE_T_LEN + 3 bytes;
-     * one more holds a NUL, because hiredis reads the byte after the first
-     * argument to see whether another follows
+     * "*<argc>" and each "$<len>" take at most NGX_SIZE_T_LEN + 3 bytes.
+     * One more byte is for a NUL, because hiredis reads the byte after the
+     * first argument to see whether another follows.
      */
     size = sizeof(ngx_http_ubt_redis_call_t) + NGX_SIZE_T_LEN + 4;
 

@@ -14,7 +14,7 @@
  * handlers, reached through ngx_http_ubt_module as nginx reaches them.
  * There is no cycle: the module's context index is set to 0 and a request
  * gets arrays with that one slot.  Log lines go through a log writer that
- * drops them after checking that none holds the signing secret.
+ * drops them after checking that none contains the signing secret.
  */
 
 

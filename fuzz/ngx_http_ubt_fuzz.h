@@ -5,9 +5,10 @@
 
 
 /*
- * What the libFuzzer targets in this directory share: a configuration made
- * by the module's own directive handlers, requests on real nginx pools, and
- * header lines parsed by nginx's own parser.  See ngx_http_ubt_fuzz.c.
+ * Shared support of the libFuzzer targets in this directory: a
+ * configuration made by the module's own directive handlers, requests on
+ * real nginx pools, and header lines parsed by nginx's own parser.  See
+ * ngx_http_ubt_fuzz.c.
  */
 
 

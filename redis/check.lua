@@ -13,13 +13,15 @@
 -- ARGV[6…] P pairs: plan name, "<count> <period ms> <burst>" or "unlimited"
 -- ARGV[…]  telemetry from request headers: field, value, field, value…
 --
--- Returns one string of fields separated by "\n", which costs both sides
--- less than an array: "OK", plan, issued_id, key_env, limit, rate limit,
--- remaining, reset ms, window ms, with "" for the last four when no limit
--- applies; "RATE_LIMIT", rate limit, retry after ms, reset ms, window ms;
--- or the reason alone. The rate limit is the burst, the window the time in
--- which a whole burst is refilled. No field can hold "\n": the module and
--- the admin API accept none in plans, limits or ids.
+-- Returns one string of fields separated by "\n", because one string costs
+-- Redis and the gateway less than an array. An accepted request gets "OK",
+-- plan, issued_id, key_env, limit, rate limit, remaining, reset ms and
+-- window ms, with "" for the last four when no limit applies. A limited one
+-- gets "RATE_LIMIT", rate limit, retry after ms, reset ms and window ms,
+-- and any other rejection the reason alone. The rate limit is the burst,
+-- the window the time in which a whole burst is refilled. No field can
+-- contain "\n": the module and the admin API accept none in plans, limits
+-- or ids.
 
 local rec = redis.call('HMGET', KEYS[1],
                        'digest', 'status', 'plan', 'issued_id', 'env',

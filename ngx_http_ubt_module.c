@@ -19,10 +19,14 @@ static char *ngx_http_ubt_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_ubt_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_ubt_redis_cluster(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ubt_redis_param(ngx_conf_t *cf,
+    ngx_http_ubt_main_conf_t *umcf, ngx_str_t *value);
 static char *ngx_http_ubt_redis_unix(ngx_conf_t *cf,
-    ngx_http_ubt_main_conf_t *umcf, ngx_str_t *value);
+    ngx_http_ubt_redis_addr_t *addr, ngx_str_t *value);
 static char *ngx_http_ubt_redis_inet(ngx_conf_t *cf,
-    ngx_http_ubt_main_conf_t *umcf, ngx_str_t *value);
+    ngx_http_ubt_redis_addr_t *addr, ngx_str_t *value);
 static char *ngx_http_ubt_signing_secret_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_ubt_provision_secret_file(ngx_conf_t *cf,
@@ -81,6 +85,13 @@ static ngx_command_t  ngx_http_ubt_commands[] = {
     { ngx_string("ubt_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
       ngx_http_ubt_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ubt_redis_cluster"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_ubt_redis_cluster,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -424,11 +435,12 @@ ngx_http_ubt_create_main_conf(ngx_conf_t *cf)
     /*
      * set by ngx_pcalloc():
      *
-     *     umcf->name = { 0, NULL };
-     *     umcf->unix_path = { 0, NULL };
+     *     umcf->server = { { 0, NULL }, ... };
+     *     umcf->seeds = NULL;
      *     umcf->password = { 0, NULL };
      *     umcf->used = 0;
      *     umcf->redis = NULL;
+     *     umcf->cluster = NULL;
      *     umcf->key_cache = NULL;
      */
 
@@ -641,20 +653,24 @@ ngx_http_ubt_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_ubt_main_conf_t *umcf = conf;
 
     char        *rv;
-    ngx_str_t   *value, path;
+    ngx_str_t   *value;
     ngx_uint_t   i;
 
-    if (umcf->name.len) {
+    if (umcf->server.name.len) {
         return "is duplicate";
+    }
+
+    if (umcf->seeds) {
+        return "cannot be used with \"ubt_redis_cluster\"";
     }
 
     value = cf->args->elts;
 
     if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
-        rv = ngx_http_ubt_redis_unix(cf, umcf, &value[1]);
+        rv = ngx_http_ubt_redis_unix(cf, &umcf->server, &value[1]);
 
     } else {
-        rv = ngx_http_ubt_redis_inet(cf, umcf, &value[1]);
+        rv = ngx_http_ubt_redis_inet(cf, &umcf->server, &value[1]);
     }
 
     if (rv != NGX_CONF_OK) {
@@ -676,12 +692,51 @@ ngx_http_ubt_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "password_file=", 14) == 0) {
-            path.data = value[i].data + 14;
-            path.len = value[i].len - 14;
+        if (ngx_http_ubt_redis_param(cf, umcf, &value[i]) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
 
-            if (ngx_http_ubt_read_secret_file(cf, &path, &umcf->password, 1)
-                != NGX_CONF_OK)
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * ubt_redis_cluster 127.0.0.1:7000 127.0.0.1:7001 ... [password_file=path];
+ *
+ * The seeds only lead to the slot map: the worker connects to the masters
+ * that the map names.  A cluster has one database, so db= is not offered.
+ */
+
+static char *
+ngx_http_ubt_redis_cluster(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ubt_main_conf_t *umcf = conf;
+
+    ngx_str_t                  *value;
+    ngx_uint_t                  i;
+    ngx_http_ubt_redis_addr_t  *seed;
+
+    if (umcf->seeds) {
+        return "is duplicate";
+    }
+
+    if (umcf->server.name.len) {
+        return "cannot be used with \"ubt_redis\"";
+    }
+
+    umcf->seeds = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                   sizeof(ngx_http_ubt_redis_addr_t));
+    if (umcf->seeds == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strchr(value[i].data, '=') != NULL) {
+            if (ngx_http_ubt_redis_param(cf, umcf, &value[i]) != NGX_CONF_OK)
             {
                 return NGX_CONF_ERROR;
             }
@@ -689,8 +744,29 @@ ngx_http_ubt_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "unix:", 5) == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "cluster node \"%V\" must be an IP address "
+                               "and port, because the nodes name each other "
+                               "that way", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        seed = ngx_array_push(umcf->seeds);
+        if (seed == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(seed, sizeof(ngx_http_ubt_redis_addr_t));
+
+        if (ngx_http_ubt_redis_inet(cf, seed, &value[i]) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (umcf->seeds->nelts == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
+                           "no cluster node in \"ubt_redis_cluster\"");
         return NGX_CONF_ERROR;
     }
 
@@ -698,8 +774,36 @@ ngx_http_ubt_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* a parameter that both ubt_redis and ubt_redis_cluster take */
+
 static char *
-ngx_http_ubt_redis_unix(ngx_conf_t *cf, ngx_http_ubt_main_conf_t *umcf,
+ngx_http_ubt_redis_param(ngx_conf_t *cf, ngx_http_ubt_main_conf_t *umcf,
+    ngx_str_t *value)
+{
+    ngx_str_t  path;
+
+    if (ngx_strncmp(value->data, "password_file=", 14) == 0) {
+
+        if (umcf->password.data) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate parameter \"%V\"", value);
+            return NGX_CONF_ERROR;
+        }
+
+        path.data = value->data + 14;
+        path.len = value->len - 14;
+
+        return ngx_http_ubt_read_secret_file(cf, &path, &umcf->password, 1);
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", value);
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_ubt_redis_unix(ngx_conf_t *cf, ngx_http_ubt_redis_addr_t *addr,
     ngx_str_t *value)
 {
     ngx_str_t  path;
@@ -718,8 +822,8 @@ ngx_http_ubt_redis_unix(ngx_conf_t *cf, ngx_http_ubt_main_conf_t *umcf,
         return NGX_CONF_ERROR;
     }
 
-    umcf->unix_path = path;
-    umcf->name = *value;
+    addr->unix_path = path;
+    addr->name = *value;
 
     return NGX_CONF_OK;
 }
@@ -731,7 +835,7 @@ ngx_http_ubt_redis_unix(ngx_conf_t *cf, ngx_http_ubt_main_conf_t *umcf,
  */
 
 static char *
-ngx_http_ubt_redis_inet(ngx_conf_t *cf, ngx_http_ubt_main_conf_t *umcf,
+ngx_http_ubt_redis_inet(ngx_conf_t *cf, ngx_http_ubt_redis_addr_t *addr,
     ngx_str_t *value)
 {
     u_char     *host;
@@ -780,10 +884,10 @@ ngx_http_ubt_redis_inet(ngx_conf_t *cf, ngx_http_ubt_main_conf_t *umcf,
         len -= 2;
     }
 
-    umcf->host.data = host;
-    umcf->host.len = len;
-    umcf->port = ngx_inet_get_port(u.addrs[0].sockaddr);
-    umcf->name = u.addrs[0].name;
+    addr->host.data = host;
+    addr->host.len = len;
+    addr->port = ngx_inet_get_port(u.addrs[0].sockaddr);
+    addr->name = u.addrs[0].name;
 
     return NGX_CONF_OK;
 }
@@ -1158,10 +1262,10 @@ ngx_http_ubt_init(ngx_conf_t *cf)
         return NGX_OK;
     }
 
-    if (umcf->name.len == 0) {
+    if (umcf->server.name.len == 0 && umcf->seeds == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ubt_redis\" is not set in the http block, "
-                           "but ubt is used");
+                           "neither \"ubt_redis\" nor \"ubt_redis_cluster\" "
+                           "is set in the http block, but ubt is used");
         return NGX_ERROR;
     }
 

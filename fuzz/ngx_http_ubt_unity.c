@@ -13,6 +13,7 @@
 #include "../ngx_http_ubt_module.c"
 #include "../src/ngx_http_ubt_access.c"
 #include "../src/ngx_http_ubt_admin.c"
+#include "../src/ngx_http_ubt_cluster.c"
 #include "../src/ngx_http_ubt_control.c"
 #include "../src/ngx_http_ubt_crypto.c"
 #include "../src/ngx_http_ubt_provision.c"

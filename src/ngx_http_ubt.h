@@ -134,11 +134,21 @@ typedef struct {
 #define NGX_HTTP_UBT_RATE_HEADERS_IETF    0x02
 
 
+/* a Redis server: the one of ubt_redis, or a node of a cluster */
 typedef struct {
     ngx_str_t                   name;         /* "127.0.0.1:6379" */
     ngx_str_t                   host;         /* numeric, NUL-terminated */
     in_port_t                   port;
     ngx_str_t                   unix_path;    /* NUL-terminated */
+} ngx_http_ubt_redis_addr_t;
+
+
+typedef struct ngx_http_ubt_cluster_s  ngx_http_ubt_cluster_t;
+
+
+typedef struct {
+    ngx_http_ubt_redis_addr_t   server;       /* ubt_redis */
+    ngx_array_t                *seeds;        /* ubt_redis_cluster */
     ngx_int_t                   db;
     ngx_str_t                   password;
 
@@ -156,6 +166,7 @@ typedef struct {
 
     /* per worker process */
     ngx_http_ubt_redis_t       *redis;
+    ngx_http_ubt_cluster_t     *cluster;
     ngx_http_ubt_cache_entry_t *key_cache;
 } ngx_http_ubt_main_conf_t;
 

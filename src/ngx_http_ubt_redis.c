@@ -4,7 +4,7 @@
  */
 
 
-#include "ngx_http_ubt.h"
+#include "ngx_http_ubt_redis.h"
 #include "ngx_http_ubt_scripts.h"
 
 #include <openssl/sha.h>
@@ -17,53 +17,6 @@
 #define NGX_HTTP_UBT_DEAD_FACTOR  4
 
 
-/* the number of error causes whose log lines are limited separately */
-#define NGX_HTTP_UBT_REDIS_LOG_CAUSES  4
-
-
-typedef struct {
-    uint32_t                       cause;
-    time_t                         logged;
-    ngx_uint_t                     suppressed;
-} ngx_http_ubt_redis_log_cause_t;
-
-
-struct ngx_http_ubt_redis_s {
-    ngx_http_ubt_main_conf_t      *umcf;
-    redisAsyncContext             *ac;
-    ngx_connection_t              *connection;
-    ngx_log_t                      log;
-
-    ngx_event_t                    connect_timer;
-    ngx_event_t                    reconnect_timer;
-    ngx_msec_t                     backoff;
-    ngx_msec_t                     last_reply;
-    ngx_uint_t                     pending;
-    ngx_uint_t                     handshake;
-
-    ngx_http_ubt_redis_log_cause_t causes[NGX_HTTP_UBT_REDIS_LOG_CAUSES];
-
-    unsigned                       connected:1;
-    unsigned                       exiting:1;
-    unsigned                       flushing:1;
-};
-
-
-struct ngx_http_ubt_redis_call_s {
-    ngx_http_ubt_redis_t          *redis;
-    ngx_http_ubt_redis_handler_pt  handler;    /* NULL once detached */
-    void                          *data;
-    ngx_event_t                    timer;
-    ngx_int_t                      script;     /* -1 for a plain command */
-    unsigned                       retried:1;
-    ngx_uint_t                     argc;
-    u_char                        *command;    /* in RESP, as sent */
-    size_t                         len;
-    size_t                         tail;       /* the arguments after SHA1 */
-};
-
-
-static void ngx_http_ubt_redis_connect(ngx_http_ubt_redis_t *rd);
 static u_char *ngx_http_ubt_redis_arg(u_char *p, u_char *data, size_t len);
 static u_char *ngx_http_ubt_redis_digits(u_char *p, size_t n);
 static ngx_int_t ngx_http_ubt_redis_attach(ngx_http_ubt_redis_t *rd,
@@ -95,11 +48,7 @@ static ngx_int_t ngx_http_ubt_redis_send(ngx_http_ubt_redis_call_t *call,
 static ngx_int_t ngx_http_ubt_redis_resend(ngx_http_ubt_redis_call_t *call);
 static void ngx_http_ubt_redis_reply(redisAsyncContext *ac, void *r,
     void *privdata);
-static void ngx_http_ubt_redis_finish(ngx_http_ubt_redis_call_t *call,
-    ngx_http_ubt_redis_rc_e rc, redisReply *reply);
 static void ngx_http_ubt_redis_call_timeout(ngx_event_t *ev);
-static void ngx_http_ubt_redis_log_limited(ngx_http_ubt_redis_t *rd,
-    ngx_uint_t level, const char *fmt, ...);
 static u_char *ngx_http_ubt_redis_log_error(ngx_log_t *log, u_char *buf,
     size_t len);
 
@@ -148,26 +97,52 @@ ngx_int_t
 ngx_http_ubt_redis_init_process(ngx_cycle_t *cycle,
     ngx_http_ubt_main_conf_t *umcf)
 {
+    if (umcf->seeds) {
+        return ngx_http_ubt_cluster_init(cycle, umcf);
+    }
+
+    umcf->redis = ngx_http_ubt_redis_node(cycle->pool, cycle->log, umcf,
+                                          &umcf->server);
+    if (umcf->redis == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_ubt_redis_connect(umcf->redis);
+
+    return NGX_OK;
+}
+
+
+/* creates the connection state of one server; it connects later */
+
+ngx_http_ubt_redis_t *
+ngx_http_ubt_redis_node(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_http_ubt_main_conf_t *umcf, ngx_http_ubt_redis_addr_t *addr)
+{
     ngx_http_ubt_redis_t  *rd;
 
-    rd = ngx_pcalloc(cycle->pool, sizeof(ngx_http_ubt_redis_t));
+    rd = ngx_pcalloc(pool, sizeof(ngx_http_ubt_redis_t));
     if (rd == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     /*
      * set by ngx_pcalloc():
      *
+     *     rd->cluster = NULL;
      *     rd->ac = NULL;
      *     rd->connection = NULL;
      *     rd->backoff = 0;
+     *     rd->slots = 0;
      *     rd->connected = 0;
+     *     rd->ready = 0;
      *     rd->exiting = 0;
      */
 
     rd->umcf = umcf;
+    rd->addr = *addr;
 
-    rd->log = *cycle->log;
+    rd->log = *log;
     rd->log.handler = ngx_http_ubt_redis_log_error;
     rd->log.data = rd;
     rd->log.action = NULL;
@@ -182,25 +157,29 @@ ngx_http_ubt_redis_init_process(ngx_cycle_t *cycle,
     rd->reconnect_timer.log = &rd->log;
     rd->reconnect_timer.cancelable = 1;
 
-    umcf->redis = rd;
-
-    ngx_http_ubt_redis_connect(rd);
-
-    return NGX_OK;
+    return rd;
 }
 
 
 void
 ngx_http_ubt_redis_exit_process(ngx_http_ubt_main_conf_t *umcf)
 {
-    ngx_http_ubt_redis_t  *rd;
-
-    rd = umcf->redis;
-
-    if (rd == NULL) {
+    if (umcf->cluster) {
+        ngx_http_ubt_cluster_exit(umcf->cluster);
         return;
     }
 
+    if (umcf->redis) {
+        ngx_http_ubt_redis_close(umcf->redis);
+    }
+}
+
+
+/* closes the connection for good, as the worker exits */
+
+void
+ngx_http_ubt_redis_close(ngx_http_ubt_redis_t *rd)
+{
     rd->exiting = 1;
 
     if (rd->reconnect_timer.timer_set) {
@@ -214,21 +193,18 @@ ngx_http_ubt_redis_exit_process(ngx_http_ubt_main_conf_t *umcf)
 }
 
 
-static void
+void
 ngx_http_ubt_redis_connect(ngx_http_ubt_redis_t *rd)
 {
-    redisAsyncContext         *ac;
-    ngx_http_ubt_main_conf_t  *umcf;
-
-    umcf = rd->umcf;
+    redisAsyncContext  *ac;
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, &rd->log, 0, "ubt redis connect");
 
-    if (umcf->unix_path.len) {
-        ac = redisAsyncConnectUnix((char *) umcf->unix_path.data);
+    if (rd->addr.unix_path.len) {
+        ac = redisAsyncConnectUnix((char *) rd->addr.unix_path.data);
 
     } else {
-        ac = redisAsyncConnect((char *) umcf->host.data, umcf->port);
+        ac = redisAsyncConnect((char *) rd->addr.host.data, rd->addr.port);
     }
 
     if (ac == NULL) {
@@ -265,7 +241,7 @@ ngx_http_ubt_redis_connect(ngx_http_ubt_redis_t *rd)
         return;
     }
 
-    ngx_add_timer(&rd->connect_timer, umcf->connect_timeout);
+    ngx_add_timer(&rd->connect_timer, rd->umcf->connect_timeout);
 }
 
 
@@ -410,9 +386,14 @@ ngx_http_ubt_redis_cleanup(void *privdata)
     rd->ac = NULL;
     rd->connection = NULL;
     rd->connected = 0;
+    rd->ready = 0;
 
     if (rd->connect_timer.timer_set) {
         ngx_del_timer(&rd->connect_timer);
+    }
+
+    if (rd->cluster) {
+        ngx_http_ubt_cluster_node_lost(rd);
     }
 
     ngx_http_ubt_redis_schedule(rd);
@@ -587,11 +568,17 @@ ngx_http_ubt_redis_handshake_reply(redisAsyncContext *ac, void *r,
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, &rd->log, 0,
                        "ubt redis handshake done");
 
+        rd->ready = 1;
+
         /* a backoff means this connection follows a failed one */
         if (rd->backoff) {
             ngx_log_error(NGX_LOG_NOTICE, &rd->log, 0,
                           "redis connection restored");
             rd->backoff = 0;
+        }
+
+        if (rd->cluster) {
+            ngx_http_ubt_cluster_node_ready(rd);
         }
     }
 }
@@ -618,7 +605,10 @@ ngx_http_ubt_redis_reconnect(ngx_event_t *ev)
 {
     ngx_http_ubt_redis_t  *rd = ev->data;
 
-    if (rd->ac == NULL && !rd->exiting) {
+    if (rd->ac == NULL
+        && !rd->exiting
+        && (rd->cluster == NULL || ngx_http_ubt_cluster_wanted(rd)))
+    {
         ngx_http_ubt_redis_connect(rd);
     }
 }
@@ -630,6 +620,12 @@ ngx_http_ubt_redis_schedule(ngx_http_ubt_redis_t *rd)
     if (rd->exiting || ngx_exiting || ngx_terminate
         || rd->reconnect_timer.timer_set)
     {
+        return;
+    }
+
+    /* a node that serves no slot any more, a failed master, is let go */
+    if (rd->cluster && !ngx_http_ubt_cluster_wanted(rd)) {
+        rd->backoff = 0;
         return;
     }
 
@@ -684,11 +680,9 @@ ngx_http_ubt_redis_command(ngx_http_ubt_main_conf_t *umcf, ngx_str_t *args,
 
 
 /*
- * Writes the command in RESP into one allocation that outlives the
- * request, so that a NOSCRIPT reply can be retried with EVAL after the
- * request is gone.  Formatting it here costs a fraction of hiredis's
- * printf-style formatting.  Returns NULL when Redis is not connected: the
- * caller fails fast.
+ * Sends a script to the server that holds its first key, or a command to
+ * the server that holds its key, the second argument.  Returns NULL when
+ * that server is not connected: the caller fails fast.
  */
 
 static ngx_http_ubt_redis_call_t *
@@ -696,27 +690,79 @@ ngx_http_ubt_redis_call(ngx_http_ubt_main_conf_t *umcf, ngx_int_t script,
     ngx_uint_t nkeys, ngx_str_t *args, ngx_uint_t nargs,
     ngx_http_ubt_redis_handler_pt handler, void *data)
 {
-    u_char                     *p, count[NGX_INT_T_LEN];
-    size_t                      size, count_len;
-    ngx_uint_t                  i;
+    ngx_int_t                   slot;
+    ngx_str_t                  *key;
     ngx_http_ubt_redis_t       *rd;
     ngx_http_ubt_redis_call_t  *call;
 
-    rd = umcf->redis;
+    if (umcf->cluster == NULL) {
+        rd = umcf->redis;
 
-    if (rd == NULL) {
+        if (rd == NULL || ngx_http_ubt_redis_usable(rd) != NGX_OK) {
+            return NULL;
+        }
+
+        return ngx_http_ubt_redis_start(rd, script, nkeys, args, nargs,
+                                        handler, data);
+    }
+
+    if (script >= 0) {
+        key = nkeys ? &args[0] : NULL;
+
+    } else {
+        key = nargs > 1 ? &args[1] : NULL;
+    }
+
+    slot = key ? ngx_http_ubt_cluster_slot(key) : -1;
+
+    rd = ngx_http_ubt_cluster_route(umcf->cluster, slot);
+
+    if (rd == NULL || ngx_http_ubt_redis_usable(rd) != NGX_OK) {
         return NULL;
     }
 
-    if (rd->ac == NULL) {
-        if (!rd->reconnect_timer.timer_set && !rd->exiting) {
-            ngx_http_ubt_redis_connect(rd);
-        }
-
-        if (rd->ac == NULL) {
-            return NULL;
-        }
+    call = ngx_http_ubt_redis_start(rd, script, nkeys, args, nargs, handler,
+                                    data);
+    if (call) {
+        call->slot = slot;
     }
+
+    return call;
+}
+
+
+/* connects now, unless a reconnect waits for its backoff */
+
+ngx_int_t
+ngx_http_ubt_redis_usable(ngx_http_ubt_redis_t *rd)
+{
+    if (rd->ac == NULL && !rd->reconnect_timer.timer_set && !rd->exiting) {
+        ngx_http_ubt_redis_connect(rd);
+    }
+
+    return rd->ac ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * Writes the command in RESP into one allocation that outlives the
+ * request, so that a NOSCRIPT reply can be retried with EVAL, or a cluster
+ * redirection followed, after the request is gone.  Formatting it here
+ * costs a fraction of hiredis's printf-style formatting.
+ */
+
+ngx_http_ubt_redis_call_t *
+ngx_http_ubt_redis_start(ngx_http_ubt_redis_t *rd, ngx_int_t script,
+    ngx_uint_t nkeys, ngx_str_t *args, ngx_uint_t nargs,
+    ngx_http_ubt_redis_handler_pt handler, void *data)
+{
+    u_char                     *p, count[NGX_INT_T_LEN];
+    size_t                      size, count_len;
+    ngx_uint_t                  i;
+    ngx_http_ubt_main_conf_t   *umcf;
+    ngx_http_ubt_redis_call_t  *call;
+
+    umcf = rd->umcf;
 
     count_len = ngx_http_ubt_redis_digits(count, nkeys) - count;
 
@@ -746,7 +792,9 @@ ngx_http_ubt_redis_call(ngx_http_ubt_main_conf_t *umcf, ngx_int_t script,
     call->redis = rd;
     call->handler = handler;
     call->data = data;
+    call->start = ngx_current_msec;
     call->script = script;
+    call->slot = -1;
     call->argc = nargs + (script >= 0 ? 3 : 0);
     call->command = (u_char *) (call + 1);
 
@@ -888,6 +936,38 @@ ngx_http_ubt_redis_resend(ngx_http_ubt_redis_call_t *call)
 }
 
 
+/*
+ * Sends the call again to another cluster node, after ASKING for a slot
+ * that is being migrated to it.
+ */
+
+ngx_int_t
+ngx_http_ubt_redis_move(ngx_http_ubt_redis_call_t *call,
+    ngx_http_ubt_redis_t *rd, ngx_uint_t asking)
+{
+    static char  ngx_http_ubt_redis_asking[] = "*1\r\n$6\r\nASKING\r\n";
+
+    if (ngx_http_ubt_redis_usable(rd) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    call->redis = rd;
+    call->timer.log = &rd->log;
+
+    /* no callback: the +OK is dropped, and the call follows on the wire */
+    if (asking
+        && redisAsyncFormattedCommand(rd->ac, NULL, NULL,
+                                      ngx_http_ubt_redis_asking,
+                                      sizeof(ngx_http_ubt_redis_asking) - 1)
+           != REDIS_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_ubt_redis_send(call, call->command, call->len);
+}
+
+
 static void
 ngx_http_ubt_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
@@ -908,6 +988,22 @@ ngx_http_ubt_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
     if (reply->type != REDIS_REPLY_ERROR) {
         ngx_http_ubt_redis_finish(call, NGX_HTTP_UBT_REDIS_REPLY, reply);
         return;
+    }
+
+    if (rd->cluster) {
+        switch (ngx_http_ubt_cluster_redirect(call, reply)) {
+
+        case NGX_OK:
+            /* sent again, or waiting to be */
+            return;
+
+        case NGX_ERROR:
+            ngx_http_ubt_redis_finish(call, NGX_HTTP_UBT_REDIS_FAILED, NULL);
+            return;
+
+        default: /* NGX_DECLINED: not a cluster error */
+            break;
+        }
     }
 
     /* a restarted or flushed Redis has lost its script cache */
@@ -935,7 +1031,7 @@ ngx_http_ubt_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 }
 
 
-static void
+void
 ngx_http_ubt_redis_finish(ngx_http_ubt_redis_call_t *call,
     ngx_http_ubt_redis_rc_e rc, redisReply *reply)
 {
@@ -943,6 +1039,10 @@ ngx_http_ubt_redis_finish(ngx_http_ubt_redis_call_t *call,
 
     if (call->timer.timer_set) {
         ngx_del_timer(&call->timer);
+    }
+
+    if (call->retry.timer_set) {
+        ngx_del_timer(&call->retry);
     }
 
     handler = call->handler;
@@ -982,6 +1082,13 @@ ngx_http_ubt_redis_call_timeout(ngx_event_t *ev)
         handler(call->data, NGX_HTTP_UBT_REDIS_TIMEDOUT, NULL);
     }
 
+    /* unless it waits to be sent again: then no reply will free it */
+    if (call->retry.timer_set) {
+        ngx_del_timer(&call->retry);
+        ngx_free(call);
+        return;
+    }
+
     if (rd->ac
         && rd->pending
         && ngx_current_msec - rd->last_reply
@@ -1000,6 +1107,11 @@ ngx_http_ubt_redis_cancel(ngx_http_ubt_redis_call_t *call)
     }
 
     call->handler = NULL;
+
+    if (call->retry.timer_set) {
+        ngx_del_timer(&call->retry);
+        ngx_free(call);
+    }
 }
 
 
@@ -1010,7 +1122,7 @@ ngx_http_ubt_redis_cancel(ngx_http_ubt_redis_call_t *call)
  * the last four causes are tracked: a fifth replaces the oldest.
  */
 
-static void
+void
 ngx_http_ubt_redis_log_limited(ngx_http_ubt_redis_t *rd, ngx_uint_t level,
     const char *fmt, ...)
 {
@@ -1083,7 +1195,7 @@ ngx_http_ubt_redis_log_error(ngx_log_t *log, u_char *buf, size_t len)
 {
     ngx_http_ubt_redis_t  *rd = log->data;
 
-    return ngx_snprintf(buf, len, ", redis: %V", &rd->umcf->name);
+    return ngx_snprintf(buf, len, ", redis: %V", &rd->addr.name);
 }
 
 

@@ -43,7 +43,7 @@ GET /t
 GET /t
 --- must_die
 --- error_log
-"ubt_redis" is not set in the http block, but ubt is used
+neither "ubt_redis" nor "ubt_redis_cluster" is set in the http block, but ubt is used
 
 
 
@@ -58,7 +58,7 @@ GET /t
 GET /t
 --- must_die
 --- error_log
-"ubt_redis" is not set in the http block, but ubt is used
+neither "ubt_redis" nor "ubt_redis_cluster" is set in the http block, but ubt is used
 
 
 
@@ -631,7 +631,83 @@ value must be between 100 and 100000000
 
 
 
-=== TEST 38: host name resolved at startup
+=== TEST 38: cluster together with ubt_redis
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_redis_cluster 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+    location = /t {
+        ubt_health;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+"ubt_redis_cluster" directive cannot be used with "ubt_redis"
+
+
+
+=== TEST 39: cluster with a database
+--- http_config
+    ubt_redis_cluster 127.0.0.1:$TEST_NGINX_REDIS_PORT db=1;
+--- config
+    location = /t {
+        ubt_health;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+invalid parameter "db=1"
+
+
+
+=== TEST 40: cluster node on a unix socket
+--- http_config
+    ubt_redis_cluster unix:/run/redis.sock;
+--- config
+    location = /t {
+        ubt_health;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+cluster node "unix:/run/redis.sock" must be an IP address and port
+
+
+
+=== TEST 41: cluster without a node
+--- http_config
+    ubt_redis_cluster password_file=$TEST_NGINX_UBT_DIR/signing.secret;
+--- config
+    location = /t {
+        ubt_health;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+no cluster node in "ubt_redis_cluster"
+
+
+
+=== TEST 42: cluster node with a bad port
+--- http_config
+    ubt_redis_cluster 127.0.0.1:$TEST_NGINX_REDIS_PORT 127.0.0.1:99999;
+--- config
+    location = /t {
+        ubt_health;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+invalid port in redis address "127.0.0.1:99999"
+
+
+
+=== TEST 43: host name resolved at startup
 --- http_config
     ubt_redis localhost:$TEST_NGINX_REDIS_PORT;
 --- config
@@ -648,7 +724,7 @@ GET /t
 
 
 
-=== TEST 39: database selected
+=== TEST 44: database selected
 --- http_config
     ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT db=3;
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
@@ -678,7 +754,7 @@ ubt rejected request: UNKNOWN_KEY
 
 
 
-=== TEST 40: secret readable by all users
+=== TEST 45: secret readable by all users
 --- http_config
     ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/readable.secret;

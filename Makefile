@@ -18,7 +18,7 @@ SOURCES       := config ngx_http_ubt_module.c $(wildcard src/*.c src/*.h) \
 
 .PHONY: all build deps demo up down test test-constant-time test-valgrind \
         test-asan asan-deps fuzz fuzz-deps bench bench-smoke bench-profile \
-        bench-deps clean
+        bench-deps deb deb-deps clean
 
 all: build
 
@@ -189,6 +189,17 @@ test-asan: asan-deps $(ASAN_NGINX)
 
 asan-deps:
 	@util/install-deps asan
+
+# The Debian package libnginx-mod-http-ubt, built with debhelper and
+# dh_nginx in a copy of the tree under $(DEB_BUILD) (util/build-deb).  Its
+# debian/rules builds the module with this Makefile.
+DEB_BUILD   := $(BUILD)/deb
+
+deb: deb-deps
+	util/build-deb $(DEB_BUILD)
+
+deb-deps:
+	@util/install-deps deb
 
 clean:
 	rm -rf $(BUILD) t/servroot

@@ -25,8 +25,7 @@
 
 local rec = redis.call('HMGET', KEYS[1],
                        'digest', 'status', 'plan', 'issued_id', 'env',
-                       'last_seen', 'limit', 'prev_digest', 'prev_issued_id',
-                       'prev_expires')
+                       'last_seen', 'limit')
 
 -- Redis time, so that gateways with different clocks agree; microseconds
 -- since the epoch stay below 2^53, where doubles hold integers exactly
@@ -37,9 +36,13 @@ local now = math.floor(now_us / 1000)
 local issued_id = rec[4]
 
 if rec[1] ~= ARGV[1] then
-    -- a rotated key keeps working until its grace period ends
-    if rec[8] == ARGV[1] and now < (tonumber(rec[10]) or 0) then
-        issued_id = rec[9]
+    -- a rotated key keeps working until its grace period ends. Its fields
+    -- are read only here, because each field read costs every request.
+    local prev = redis.call('HMGET', KEYS[1], 'prev_digest', 'prev_issued_id',
+                            'prev_expires')
+
+    if prev[1] == ARGV[1] and now < (tonumber(prev[3]) or 0) then
+        issued_id = prev[2]
     elseif redis.call('ZSCORE', KEYS[2], ARGV[1]) then
         return 'REVOKED_KEY'
     else
@@ -98,23 +101,23 @@ end
 
 local limit, remaining, reset, window = '', '', '', ''
 
--- GCRA: the theoretical arrival time (TAT) moves one emission interval per
--- admitted request; a request is admitted while TAT stays within the burst
 if count and count > 0 and period and burst and burst > 0 then
     local interval = period * 1000 / count
     local capacity = burst * interval
-    local rate = count .. '/' .. period .. '/' .. burst
 
-    -- the state names its rate, so that a new plan or override starts
-    -- from a fresh state on the next request
+    -- the state ends with the spec it was counted under, so a new plan,
+    -- override or plan definition starts from a fresh state. The spec is
+    -- compared in place because every string Lua makes costs Redis time.
     local state = redis.call('GET', KEYS[4])
     local tat
 
     if state then
-        local stored, stored_rate = string.match(state, '^(%d+) (.+)$')
+        local space = string.find(state, ' ', 1, true)
 
-        if stored_rate == rate then
-            tat = tonumber(stored)
+        if space and #state - space == #spec
+           and string.find(state, spec, space + 1, true)
+        then
+            tat = tonumber(string.sub(state, 1, space - 1))
         end
     end
 
@@ -133,14 +136,14 @@ if count and count > 0 and period and burst and burst > 0 then
     end
 
     local ttl = math.ceil((new_tat - now_us) / 1000)
-    redis.call('SET', KEYS[4], string.format('%.0f %s', new_tat, rate),
+    redis.call('SET', KEYS[4], string.format('%.0f %s', new_tat, spec),
                'PX', math.max(ttl, 1))
 
-    limit = tostring(burst)
-    remaining = tostring(math.floor((capacity - (new_tat - now_us)) / interval
-                                    + 0.000001))
-    reset = tostring(ttl)
-    window = tostring(math.ceil(capacity / 1000))
+    limit = burst
+    remaining = math.floor((capacity - (new_tat - now_us)) / interval
+                           + 0.000001)
+    reset = ttl
+    window = math.ceil(capacity / 1000)
 end
 
 -- last_seen and telemetry are written by every request, or at most once

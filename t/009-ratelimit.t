@@ -94,7 +94,7 @@ X-Rate: 3/2/20
 --- init
 UbtTest::flush();
 UbtTest::seed('952', UbtTest::key('live', 'u952'));
-UbtTest::redis('SET', 'ubt:{u:952}:rl', (UbtTest::now_ms() + 60_000) * 1000 . ' 3/60000/3', 'PX', 60_000);
+UbtTest::redis('SET', 'ubt:{u:952}:rl', (UbtTest::now_ms() + 60_000) * 1000 . ' 3 60000 3', 'PX', 60_000);
 --- request
 GET /api/v1/me
 --- more_headers eval

@@ -659,6 +659,28 @@ sub request_start {
 }
 
 
+# Sends one request with $method and $body (default: none) over HTTP/1.1
+# to 127.0.0.1:$port (default: the test server's port) on a new connection
+# and returns its status code (0 when no reply came) and its body.
+
+sub send_request {
+    my ($method, $uri, $headers, $body, $port) = @_;
+
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                     PeerPort => $port // server_port(),
+                                     Proto => 'tcp', Timeout => 3)
+        or return (0, '');
+
+    $body //= '';
+    (my $lines = $headers // '') =~ s/\n/\r\n/g;
+    print $sock "$method $uri HTTP/1.1\r\nHost: localhost\r\n"
+                . "Connection: close\r\nContent-Length: " . length($body)
+                . "\r\n$lines\r\n$body";
+
+    return response_of($sock);
+}
+
+
 # Reads the reply on a socket from request_start() and returns its status
 # code (0 when no reply came) and its body.
 
@@ -892,6 +914,31 @@ sub cluster_masters {
     }
 
     return sort { $a <=> $b } @masters;
+}
+
+
+# The hash slot of $key, computed here as the Redis Cluster specification
+# defines it: CRC16-CCITT (XMODEM) of the key, or of the text between the
+# first "{" and the next "}" when that text is not empty, modulo 16384.
+
+sub keyslot {
+    my ($key) = @_;
+
+    if ($key =~ /\{([^}]+)\}/ && index($key, '{') == $-[0]) {
+        $key = $1;
+    }
+
+    my $crc = 0;
+
+    for my $byte (unpack 'C*', $key) {
+        $crc ^= $byte << 8;
+        for (1 .. 8) {
+            $crc = $crc & 0x8000 ? (($crc << 1) ^ 0x1021) & 0xffff
+                                 : ($crc << 1) & 0xffff;
+        }
+    }
+
+    return $crc % 16384;
 }
 
 

@@ -120,7 +120,7 @@ sub probe {
 # Runs $action in this process while a child sends probes one after
 # another, until $action has returned and $after more seconds have passed
 # (at most $limit seconds in all).  Each probe is [name, key, user, second,
-# options]; they take turns.  Returns the results as [name, start time
+# options], and they take turns.  Returns the results as [name, start time
 # relative to the end of $action, status, reason, seconds until the reply]
 # and what $action returned.
 

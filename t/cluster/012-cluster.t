@@ -21,6 +21,7 @@ BEGIN {
 }
 
 our $Plans = <<'_EOC_';
+    ubt_plan FREE 60r/m;
     ubt_plan PRO 600r/m burst=5;
     ubt_plan MAX unlimited;
 _EOC_
@@ -310,7 +311,9 @@ my @masters = UbtTest::cluster_masters();
 Test::More::is(scalar @masters, 3, 'TEST 1 - three masters');
 
 for my $port (@masters) {
-    my @held = grep { UbtTest::redis_at($port, 'EXISTS', "ubt:{u:$_}") }
+    # a key that another master serves gets MOVED, so count by slot
+    my @held = grep { UbtTest::redis_at($port, 'CLUSTER', 'COUNTKEYSINSLOT',
+                                        UbtTest::keyslot("ubt:{u:$_}")) }
                keys %keys;
     Test::More::ok(@held >= 1, "TEST 1 - master $port holds user records")
         or Test::More::diag("master $port holds none of 3000 to 3029");
@@ -331,10 +334,13 @@ for my $user (sort keys %keys) {
 }
 
 Test::More::is("@failed", '', 'TEST 1 - signed requests of every user pass');
+
+# the user of the request below
+UbtTest::seed('3100', UbtTest::key('live', 'u3100'));
 --- request
 GET /api/v1/me
 --- more_headers eval
-UbtTest::seed('3100', UbtTest::key('live', 'u3100')); UbtTest::headers(key => UbtTest::key('live', 'u3100'), user => '3100')
+UbtTest::headers(key => UbtTest::key('live', 'u3100'), user => '3100')
 --- error_code: 200
 --- response_body_like: ^user=3100\n
 --- no_error_log
@@ -383,7 +389,7 @@ for my $user (@::SpreadUsers) {
 --- request
 GET /second/v1/me
 --- more_headers eval
-UbtTest::headers(key => UbtTest::key('live', "u$::SpreadUsers[0]"), user => $::SpreadUsers[0])
+UbtTest::headers(key => UbtTest::key('live', "u$::SpreadUsers[2]"), user => $::SpreadUsers[2])
 --- error_code: 429
 --- response_body_like: "status":"RATE_LIMIT"
 --- no_error_log
@@ -484,10 +490,13 @@ Test::More::is(main::master_of($user), $new,
 my @other_failed = grep { $_->[0] eq 'other' && $_->[2] != 200 } @$results;
 Test::More::is(main::show(@other_failed), '',
                'TEST 6 - users of the other masters unaffected');
+
+# the user of the request below
+UbtTest::seed('3250', UbtTest::key('live', 'u3250'));
 --- request
 GET /api/v1/me
 --- more_headers eval
-UbtTest::seed('3250', UbtTest::key('live', 'u3250')); UbtTest::headers(key => UbtTest::key('live', 'u3250'), user => '3250')
+UbtTest::headers(key => UbtTest::key('live', 'u3250'), user => '3250')
 --- error_code: 200
 --- response_body_like: ^user=3250\n
 --- no_error_log eval
@@ -516,10 +525,13 @@ Test::More::is(main::master_of($user), $new,
 
 # the killed node comes back as a replica, for the blocks after this one
 UbtTest::cluster_command('restart', $master);
+
+# the user of the request below
+UbtTest::seed('3350', UbtTest::key('live', 'u3350'));
 --- request
 GET /second/v1/me
 --- more_headers eval
-UbtTest::seed('3350', UbtTest::key('live', 'u3350')); UbtTest::headers(key => UbtTest::key('live', 'u3350'), user => '3350')
+UbtTest::headers(key => UbtTest::key('live', 'u3350'), user => '3350')
 --- error_code: 200
 --- response_body_like: ^user=3350\n
 --- no_error_log eval
@@ -587,10 +599,13 @@ Test::More::is(main::show(@fresh_failed), '',
                'TEST 8 - no request failed during the reshard');
 Test::More::is(main::master_of($moved), $to,
                "TEST 8 - user $moved moved by the reshard");
+
+# the user of the request below
+UbtTest::seed('3450', UbtTest::key('live', 'u3450'));
 --- request
 GET /api/v1/me
 --- more_headers eval
-UbtTest::seed('3450', UbtTest::key('live', 'u3450')); UbtTest::headers(key => UbtTest::key('live', 'u3450'), user => '3450')
+UbtTest::headers(key => UbtTest::key('live', 'u3450'), user => '3450')
 --- error_code: 200
 --- response_body_like: ^user=3450\n
 --- no_error_log eval
@@ -626,10 +641,13 @@ Test::More::ok(scalar @unavailable,
 my @slow = grep { $_->[4] > 1.5 } @$results;
 Test::More::is(main::show(@slow), '',
                'TEST 9 - every reply within 1.5 s');
+
+# the user of the request below
+UbtTest::seed('3650', UbtTest::key('live', 'u3650'));
 --- request
 GET /api/v1/me
 --- more_headers eval
-UbtTest::seed('3650', UbtTest::key('live', 'u3650')); UbtTest::headers(key => UbtTest::key('live', 'u3650'), user => '3650')
+UbtTest::headers(key => UbtTest::key('live', 'u3650'), user => '3650')
 --- error_code: 200
 --- response_body_like: ^user=3650\n
 --- no_error_log eval
@@ -699,9 +717,9 @@ qr/\[emerg\].*"localhost:7001"/
 
 
 
-=== TEST 14: seed node without a port
+=== TEST 14: seed node with a malformed port
 --- http_config
-    ubt_redis_cluster 127.0.0.1;
+    ubt_redis_cluster 127.0.0.1:7000 127.0.0.1:7x01;
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
 --- config
     location /t {
@@ -711,7 +729,7 @@ qr/\[emerg\].*"localhost:7001"/
 GET /t
 --- must_die
 --- error_log eval
-qr/\[emerg\].*"127\.0\.0\.1"/
+qr/\[emerg\].*"127\.0\.0\.1:7x01"/
 
 
 

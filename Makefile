@@ -16,7 +16,8 @@ LD_OPT        ?= -Wl,-z,relro -Wl,-z,now -fPIC
 SOURCES       := config ngx_http_ubt_module.c $(wildcard src/*.c src/*.h) \
                  $(wildcard redis/*.lua)
 
-.PHONY: all build deps demo up down test test-constant-time test-valgrind \
+.PHONY: all build deps demo up down test test-cluster test-constant-time \
+        test-valgrind \
         test-asan asan-deps fuzz fuzz-deps bench bench-smoke bench-profile \
         bench-deps deb deb-deps test-deb clean
 
@@ -94,6 +95,15 @@ test: deps build $(CT_MODULE)
 	util/run-tests
 	TEST_NGINX_USE_HTTP2=1 util/run-tests $(HTTP2_SUITES)
 	$(CT_RUN)
+
+# The Redis Cluster suite, t/cluster/: util/run-tests --cluster starts six
+# redis-server nodes through util/redis-cluster (ports from
+# TEST_NGINX_REDIS_CLUSTER_PORT, default the first free range from 7000
+# up, and each port + 10000 for the cluster bus) and stops them at the end.
+# It fails over, kills and reshards that cluster under load, and is not
+# part of "make test".
+test-cluster: deps build
+	util/run-tests --cluster
 
 test-constant-time: deps $(CT_MODULE)
 	$(CT_RUN)

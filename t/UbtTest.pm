@@ -4,6 +4,11 @@ package UbtTest;
 # an independent implementation of the key format and the request
 # signature, and a minimal Redis client for seeding and inspecting state.
 #
+# When TEST_NGINX_REDIS_CLUSTER_NODES holds a seed list (util/run-tests
+# --cluster), the gateways use "ubt_redis_cluster" with it, and redis(),
+# flush(), seed() and revoke() work on that Redis Cluster: each command
+# follows MOVED and ASK redirections to the node that serves its key.
+#
 # The suites load it with "use lib $FindBin::Bin; use UbtTest;" so that it
 # works the same under the real Test::Nginx and under the bundled runner.
 # Test::Base evaluates "eval" sections in its own package, so blocks call
@@ -67,8 +72,12 @@ BEGIN {
 
     my $backend = "127.0.0.1:$ENV{TEST_NGINX_UBT_BACKEND_PORT}";
 
+    my $redis = cluster_mode()
+        ? "ubt_redis_cluster $ENV{TEST_NGINX_REDIS_CLUSTER_NODES};"
+        : "ubt_redis 127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};";
+
     $GatewayHttpConfig = <<"_EOC_";
-    ubt_redis 127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};
+    $redis
     ubt_signing_secret_file $dir/signing.secret;
     ubt_provision_secret_file $dir/provision.secret;
 
@@ -613,8 +622,7 @@ sub _state {
 
 
 sub private_redis {
-    local $ENV{TEST_NGINX_REDIS_PORT} = private_redis_port();
-    return redis(@_);
+    return redis_at(private_redis_port(), @_);
 }
 
 
@@ -648,6 +656,28 @@ sub request_start {
                 . "Connection: close\r\n$lines\r\n";
 
     return $sock;
+}
+
+
+# Sends one request with $method and $body (default: none) over HTTP/1.1
+# to 127.0.0.1:$port (default: the test server's port) on a new connection
+# and returns its status code (0 when no reply came) and its body.
+
+sub send_request {
+    my ($method, $uri, $headers, $body, $port) = @_;
+
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                     PeerPort => $port // server_port(),
+                                     Proto => 'tcp', Timeout => 3)
+        or return (0, '');
+
+    $body //= '';
+    (my $lines = $headers // '') =~ s/\n/\r\n/g;
+    print $sock "$method $uri HTTP/1.1\r\nHost: localhost\r\n"
+                . "Connection: close\r\nContent-Length: " . length($body)
+                . "\r\n$lines\r\n$body";
+
+    return response_of($sock);
 }
 
 
@@ -756,26 +786,205 @@ sub headers {
 
 
 # Sends one command to the test Redis and returns its reply: a scalar, an
-# array reference, or undef for nil.  An error reply dies.
+# array reference, or undef for nil.  An error reply dies.  In cluster mode
+# the command goes to the node that serves its key.
 
 sub redis {
     my (@args) = @_;
 
-    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                     PeerPort => $ENV{TEST_NGINX_REDIS_PORT},
-                                     Proto => 'tcp')
-        or die "cannot connect to redis on 127.0.0.1:"
-               . "$ENV{TEST_NGINX_REDIS_PORT}: $!\n";
+    return cluster_mode() ? cluster_redis(@args)
+                          : redis_at($ENV{TEST_NGINX_REDIS_PORT}, @args);
+}
 
-    my $cmd = '*' . scalar(@args) . "\r\n";
-    $cmd .= '$' . length($_) . "\r\n$_\r\n" for @args;
+
+# Sends one command to the Redis on 127.0.0.1:$port, with no redirection.
+# With $asking it sends ASKING first, on the same connection.
+
+sub redis_at {
+    my ($port, @args) = @_;
+
+    return _redis_on($port, 0, @args);
+}
+
+
+sub _redis_on {
+    my ($port, $asking, @args) = @_;
+
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                     PeerPort => $port,
+                                     Proto => 'tcp', Timeout => 3)
+        or die "cannot connect to redis on 127.0.0.1:$port: $!\n";
+
+    my $cmd = '';
+
+    for my $command ($asking ? ['ASKING'] : (), \@args) {
+        $cmd .= '*' . scalar(@$command) . "\r\n";
+        $cmd .= '$' . length($_) . "\r\n$_\r\n" for @$command;
+    }
 
     print $sock $cmd;
 
-    my $reply = read_reply($sock);
+    my $reply = eval {
+        read_reply($sock) if $asking;
+        read_reply($sock);
+    };
+    my $error = $@;
     close $sock;
 
+    die $error if $error;
+
     return $reply;
+}
+
+
+sub cluster_mode {
+    return ($ENV{TEST_NGINX_REDIS_CLUSTER_NODES} // '') =~ /\S/;
+}
+
+
+# The ports of the seed list, in its order.
+
+sub cluster_seed_ports {
+    return map { /^127\.0\.0\.1:(\d+)$/
+                     ? $1
+                     : die "seed \"$_\" in TEST_NGINX_REDIS_CLUSTER_NODES "
+                           . "is not 127.0.0.1:PORT\n" }
+           split ' ', $ENV{TEST_NGINX_REDIS_CLUSTER_NODES};
+}
+
+
+# Sends one command to the cluster: first to a seed node that accepts the
+# connection, then wherever MOVED or ASK points.  TRYAGAIN and CLUSTERDOWN,
+# which a migration or a failover causes for a moment, are retried every
+# 0.1 s for up to 10 s.
+
+sub cluster_redis {
+    my (@args) = @_;
+
+    my @seeds = cluster_seed_ports();
+    my ($port, $asking);
+    my $deadline = Time::HiRes::time() + 10;
+
+    for (1 .. 200) {
+        my @targets = defined $port ? ($port) : @seeds;
+        my ($reply, $error);
+
+        for my $target (@targets) {
+            $reply = eval { _redis_on($target, $asking, @args) };
+            $error = $@;
+            last unless $error =~ /^cannot connect/;
+        }
+
+        return $reply unless $error;
+
+        if ($error =~ /^redis error: (MOVED|ASK) \d+ 127\.0\.0\.1:(\d+)/) {
+            ($asking, $port) = ($1 eq 'ASK', $2);
+            next;
+        }
+
+        die $error unless $error =~ /^redis error: (?:TRYAGAIN|CLUSTERDOWN)/
+                          && Time::HiRes::time() < $deadline;
+
+        ($asking, $port) = (0, undef);
+        Time::HiRes::sleep(0.1);
+    }
+
+    die "redis command $args[0] still redirected after 200 tries\n";
+}
+
+
+# The ports of the live masters of the cluster, in ascending order, from
+# CLUSTER NODES of the first seed node that answers.
+
+sub cluster_masters {
+    my $nodes;
+
+    for my $port (cluster_seed_ports()) {
+        $nodes = eval { redis_at($port, 'CLUSTER', 'NODES') } and last;
+    }
+
+    defined $nodes or die "no node of the cluster answers CLUSTER NODES\n";
+
+    my @masters;
+
+    for my $line (split /\n/, $nodes) {
+        my (undef, $address, $flags) = split ' ', $line;
+        next unless $flags =~ /master/ && $flags !~ /fail/;
+        push @masters, $1 if $address =~ /:(\d+)@/;
+    }
+
+    return sort { $a <=> $b } @masters;
+}
+
+
+# The hash slot of $key, computed here as the Redis Cluster specification
+# defines it: CRC16-CCITT (XMODEM) of the key, or of the text between the
+# first "{" and the next "}" when that text is not empty, modulo 16384.
+
+sub keyslot {
+    my ($key) = @_;
+
+    if ($key =~ /\{([^}]+)\}/ && index($key, '{') == $-[0]) {
+        $key = $1;
+    }
+
+    my $crc = 0;
+
+    for my $byte (unpack 'C*', $key) {
+        $crc ^= $byte << 8;
+        for (1 .. 8) {
+            $crc = $crc & 0x8000 ? (($crc << 1) ^ 0x1021) & 0xffff
+                                 : ($crc << 1) & 0xffff;
+        }
+    }
+
+    return $crc % 16384;
+}
+
+
+# The hash slot of $key, from CLUSTER KEYSLOT.
+
+sub cluster_keyslot {
+    my ($key) = @_;
+
+    for my $port (cluster_seed_ports()) {
+        my $slot = eval { redis_at($port, 'CLUSTER', 'KEYSLOT', $key) };
+        return $slot if defined $slot;
+    }
+
+    die "no node of the cluster answers CLUSTER KEYSLOT\n";
+}
+
+
+# Sends one command to every live master and returns their replies, in
+# the order of cluster_masters().
+
+sub redis_each_master {
+    my (@args) = @_;
+
+    return map { redis_at($_, @args) } cluster_masters();
+}
+
+
+# Runs util/redis-cluster COMMAND with the run's cluster directory and
+# @args, and returns what it printed, without the final newline.  A failed
+# command dies with its message; each of them bounds its own waits.
+
+sub cluster_command {
+    my ($command, @args) = @_;
+
+    my $dir = $ENV{TEST_NGINX_REDIS_CLUSTER_DIR}
+        or die "TEST_NGINX_REDIS_CLUSTER_DIR is not set; run the suite "
+               . "with util/run-tests --cluster\n";
+    my $script = File::Basename::dirname(__FILE__)
+                 . '/../util/redis-cluster';
+
+    my $out = qx{'$script' '$command' '$dir' @{[ map { "'$_'" } @args ]}};
+    $? == 0 or die "util/redis-cluster $command @args failed (exit "
+                   . ($? >> 8) . ")\n";
+    chomp $out;
+
+    return $out;
 }
 
 
@@ -809,6 +1018,11 @@ sub read_reply {
 
 
 sub flush {
+    if (cluster_mode()) {
+        redis_each_master('FLUSHALL');
+        return;
+    }
+
     redis('FLUSHDB');
 }
 

@@ -281,7 +281,7 @@ __DATA__
 --- init
 UbtTest::flush();
 my $out = run_ok('issue', ['issue', '4201', '--plan', 'pro'], 0,
-    qr/\AIssued a live key for user 4201: issued_id [0-9A-Z]{26}, plan PRO\.\n\nAPI key \(shown only this once; the gateway keeps only its digest\):\nubt_live_[0-9A-Za-z]{49}\n\z/,
+    qr/\AIssued a live key for user 4201: issued_id [0-9A-Z]{26}, plan PRO\.\n\nAPI key, shown only this once \(the gateway keeps only its digest\):\nubt_live_[0-9A-Za-z]{49}\n\z/,
     qr/\A\z/);
 my @keys = $out =~ /(ubt_\w+)/g;
 Test::More::is(scalar @keys, 1, 'issue - one key printed');
@@ -322,7 +322,7 @@ $::AdminHeaders
 UbtTest::flush();
 UbtTest::seed('4203', UbtTest::key('live', 'u4203'));
 my $out = run_ok('rotate', ['rotate', '4203', '--grace', '60'], 0,
-    qr/\AIssued a new live key for user 4203: issued_id [0-9A-Z]{26}, plan FREE\.\nThe previous key keeps working for 60 seconds\.\n\nAPI key \(shown only this once; the gateway keeps only its digest\):\nubt_live_[0-9A-Za-z]{49}\n\z/,
+    qr/\AIssued a new live key for user 4203: issued_id [0-9A-Z]{26}, plan FREE\.\nThe previous key keeps working for 60 seconds\.\n\nAPI key, shown only this once \(the gateway keeps only its digest\):\nubt_live_[0-9A-Za-z]{49}\n\z/,
     qr/\A\z/);
 my ($key) = $out =~ /(ubt_live_\w+)/;
 Test::More::is(UbtTest::status_of('/api/v1/me', UbtTest::headers(key => $key // '', user => '4203')),

@@ -19,7 +19,7 @@ SOURCES       := config ngx_http_ubt_module.c $(wildcard src/*.c src/*.h) \
 .PHONY: all build deps demo up down test test-cluster test-constant-time \
         test-valgrind \
         test-asan asan-deps fuzz fuzz-deps bench bench-smoke bench-profile \
-        bench-deps deb deb-deps test-deb clean
+        bench-deps deb deb-deps test-deb install-ubtctl clean
 
 all: build
 
@@ -215,6 +215,14 @@ test-deb: deb
 
 deb-deps:
 	@util/install-deps deb
+
+# ubtctl, the operator command for the admin API, is a shell script that
+# needs only curl and awk where it runs, so it can go to any host that
+# reaches the admin location.
+PREFIX        ?= /usr/local
+
+install-ubtctl:
+	install -D -m 0755 bin/ubtctl $(DESTDIR)$(PREFIX)/bin/ubtctl
 
 clean:
 	rm -rf $(BUILD) t/servroot

@@ -95,13 +95,14 @@ test: deps build $(CT_MODULE)
 	util/run-tests
 	TEST_NGINX_USE_HTTP2=1 util/run-tests $(HTTP2_SUITES)
 	$(CT_RUN)
+	util/run-tests --cluster
 
 # The Redis Cluster suite, t/cluster/: util/run-tests --cluster starts six
 # redis-server nodes through util/redis-cluster (ports from
 # TEST_NGINX_REDIS_CLUSTER_PORT, default the first free range from 7000
 # up, and each port + 10000 for the cluster bus) and stops them at the end.
-# It fails over, kills and reshards that cluster under load, and is not
-# part of "make test".
+# It fails over, kills and reshards that cluster under load; "make test"
+# runs it last, and "make test-cluster" alone.
 test-cluster: deps build
 	util/run-tests --cluster
 

@@ -17,7 +17,7 @@
 #define NGX_HTTP_UBT_CLUSTER_RETRY_MIN      10
 #define NGX_HTTP_UBT_CLUSTER_RETRY_MAX      100
 
-/* MOVED and ASK followed by one call, in all */
+/* MOVED and ASK followed by one attempt of a call, in all */
 #define NGX_HTTP_UBT_CLUSTER_REDIRECTS      2
 
 
@@ -212,6 +212,13 @@ ngx_http_ubt_cluster_route(ngx_http_ubt_cluster_t *cl, ngx_int_t slot)
         }
     }
 
+    /* just after start: the call waits behind a connecting node's handshake */
+    for (i = 0; i < n; i++) {
+        if (node[i]->ac) {
+            return node[i];
+        }
+    }
+
     return NULL;
 }
 
@@ -372,6 +379,9 @@ ngx_http_ubt_cluster_retry_handler(ngx_event_t *ev)
     }
 
     rd = ngx_http_ubt_cluster_route(call->redis->cluster, call->slot);
+
+    /* the attempt starts again from the map: ASK, then TRYAGAIN, again */
+    call->redirects = 0;
 
     if (rd == NULL || ngx_http_ubt_redis_move(call, rd, 0) != NGX_OK) {
         ngx_http_ubt_redis_finish(call, NGX_HTTP_UBT_REDIS_FAILED, NULL);

@@ -71,11 +71,11 @@ sub spread_user {
 
 repeat_each(1);
 
-# Four checks for each of the 25 requests (status, body, two error-log
-# patterns) and two for each of the 6 nginx that must not start, plus the
+# Four checks for each of the 26 requests (status, body, two error-log
+# patterns) and two for each of the 4 nginx that must not start, plus the
 # checks that the inits make: TEST 1: 6, TEST 3: 3, TEST 5: 5, TEST 6: 7,
 # TEST 7: 6, TEST 8: 5, TEST 9: 7.
-plan tests => repeat_each() * (4 * 25 + 2 * 6 + 6 + 3 + 5 + 7 + 6 + 5 + 7);
+plan tests => repeat_each() * (4 * 26 + 2 * 4 + 6 + 3 + 5 + 7 + 6 + 5 + 7);
 
 no_long_string();
 no_shuffle();
@@ -670,22 +670,7 @@ qr/\[emerg\].*(?:"ubt_redis".*"ubt_redis_cluster"|"ubt_redis_cluster".*"ubt_redi
 
 
 
-=== TEST 11: ubt_redis_cluster with ubt_redis_db
---- http_config eval
-$::HttpConfig . "    ubt_redis_db 1;\n"
---- config
-    location /t {
-        ubt on;
-    }
---- request
-GET /t
---- must_die
---- error_log eval
-qr/\[emerg\].*(?:"ubt_redis_db".*"?ubt_redis_cluster|"?ubt_redis_cluster.*"ubt_redis_db")/
-
-
-
-=== TEST 12: database parameter with ubt_redis_cluster
+=== TEST 11: database parameter with ubt_redis_cluster
 --- http_config
     ubt_redis_cluster 127.0.0.1:7000 db=1;
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
@@ -701,23 +686,26 @@ qr/\[emerg\].*"db=1"/
 
 
 
-=== TEST 13: host name as a seed node
---- http_config
-    ubt_redis_cluster 127.0.0.1:7000 localhost:7001;
-    ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
+=== TEST 12: host name as a seed node, resolved at startup
+--- http_config eval
+my $first = (split ' ', $ENV{TEST_NGINX_REDIS_CLUSTER_NODES})[0];
+$first =~ s/^127\.0\.0\.1:/localhost:/;
+"    ubt_redis_cluster $first;\n"
 --- config
-    location /t {
-        ubt on;
+    location = /t {
+        ubt_health;
     }
 --- request
 GET /t
---- must_die
---- error_log eval
-qr/\[emerg\].*"localhost:7001"/
+--- error_code: 200
+--- response_body_like: ^\{"ok":true,"request_id":"[0-9a-f]{32}"\}$
+--- no_error_log
+[error]
+[alert]
 
 
 
-=== TEST 14: seed node with a malformed port
+=== TEST 13: seed node with a malformed port
 --- http_config
     ubt_redis_cluster 127.0.0.1:7000 127.0.0.1:7x01;
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
@@ -733,7 +721,7 @@ qr/\[emerg\].*"127\.0\.0\.1:7x01"/
 
 
 
-=== TEST 15: seed node with an invalid port
+=== TEST 14: seed node with an invalid port
 --- http_config
     ubt_redis_cluster 127.0.0.1:7000 127.0.0.1:70000;
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;

@@ -41,6 +41,8 @@ static char *ngx_http_ubt_provision(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ubt_health(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_ubt_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_ubt_admin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ubt_control(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -211,6 +213,13 @@ static ngx_command_t  ngx_http_ubt_commands[] = {
     { ngx_string("ubt_health"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_ubt_health,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ubt_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_ubt_metrics,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -1177,6 +1186,27 @@ ngx_http_ubt_health(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
+ * The counters need no Redis: ubt_metrics alone serves zeros, and the
+ * zone is added once every plan is known.
+ */
+
+static char *
+ngx_http_ubt_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_ubt_main_conf_t  *umcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_ubt_metrics_handler;
+
+    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ubt_module);
+    umcf->metrics_used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
  * ubt_admin serves every path below its location, so the location must be
  * a prefix one: the rest of the path names the call.
  */
@@ -1258,6 +1288,12 @@ ngx_http_ubt_init(ngx_conf_t *cf)
 
     umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ubt_module);
 
+    if (umcf->metrics_used
+        && ngx_http_ubt_metrics_add_zone(cf, umcf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     if (!umcf->used) {
         return NGX_OK;
     }
@@ -1299,7 +1335,14 @@ ngx_http_ubt_init_process(ngx_cycle_t *cycle)
 
     umcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_ubt_module);
 
-    if (umcf == NULL || !umcf->used) {
+    if (umcf == NULL) {
+        return NGX_OK;
+    }
+
+    /* before the first connection, whose state the counters track */
+    ngx_http_ubt_metrics_init_process(umcf);
+
+    if (!umcf->used) {
         return NGX_OK;
     }
 

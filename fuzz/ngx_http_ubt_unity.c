@@ -16,6 +16,7 @@
 #include "../src/ngx_http_ubt_cluster.c"
 #include "../src/ngx_http_ubt_control.c"
 #include "../src/ngx_http_ubt_crypto.c"
+#include "../src/ngx_http_ubt_metrics.c"
 #include "../src/ngx_http_ubt_provision.c"
 #include "../src/ngx_http_ubt_redis.c"
 #include "../src/ngx_http_ubt_reply.c"

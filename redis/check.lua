@@ -17,8 +17,8 @@
 -- Redis and the gateway less than an array. An accepted request gets "OK",
 -- plan, issued_id, key_env, limit, rate limit, remaining, reset ms and
 -- window ms, with "" for the last four when no limit applies. A limited one
--- gets "RATE_LIMIT", rate limit, retry after ms, reset ms and window ms,
--- and any other rejection the reason alone. The rate limit is the burst,
+-- gets "RATE_LIMIT", rate limit, retry after ms, reset ms, window ms and
+-- plan, and any other rejection the reason alone. The rate limit is the burst,
 -- the window the time in which a whole burst is refilled. No field can
 -- contain "\n": the module and the admin API accept none in plans, limits
 -- or ids.
@@ -132,7 +132,8 @@ if count and count > 0 and period and burst and burst > 0 then
         local retry = math.ceil((new_tat - capacity - now_us) / 1000)
         local full = math.ceil((tat - now_us) / 1000)
         return 'RATE_LIMIT\n' .. burst .. '\n' .. math.max(retry, 1) .. '\n'
-               .. full .. '\n' .. math.ceil(capacity / 1000)
+               .. full .. '\n' .. math.ceil(capacity / 1000) .. '\n'
+               .. (rec[3] or '')
     end
 
     local ttl = math.ceil((new_tat - now_us) / 1000)

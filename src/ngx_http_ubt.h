@@ -100,6 +100,26 @@ typedef enum {
 } ngx_http_ubt_script_e;
 
 
+/* failures of Redis connections and calls, as the metrics count them */
+typedef enum {
+    NGX_HTTP_UBT_REDIS_ERROR_CONNECT = 0,
+    NGX_HTTP_UBT_REDIS_ERROR_LOST,
+    NGX_HTTP_UBT_REDIS_ERROR_TIMEOUT,
+    NGX_HTTP_UBT_REDIS_ERROR_REPLY,
+    NGX_HTTP_UBT_REDIS_ERROR_CLUSTER_DOWN,
+    NGX_HTTP_UBT_REDIS_ERROR_MIGRATING,
+    NGX_HTTP_UBT_REDIS_ERROR_LAST
+} ngx_http_ubt_redis_error_e;
+
+
+typedef enum {
+    NGX_HTTP_UBT_KEY_ISSUED = 0,
+    NGX_HTTP_UBT_KEY_ROTATED,
+    NGX_HTTP_UBT_KEY_REVOKED,
+    NGX_HTTP_UBT_KEY_LAST
+} ngx_http_ubt_key_action_e;
+
+
 /* outcome of a Redis call, passed to its handler */
 typedef enum {
     NGX_HTTP_UBT_REDIS_REPLY = 0,
@@ -164,10 +184,15 @@ typedef struct {
 
     ngx_str_t                   script_sha[NGX_HTTP_UBT_SCRIPT_LAST];
 
+    ngx_flag_t                  metrics_used;
+    ngx_shm_zone_t             *metrics_zone;
+    void                       *metrics_sh;
+
     /* per worker process */
     ngx_http_ubt_redis_t       *redis;
     ngx_http_ubt_cluster_t     *cluster;
     ngx_http_ubt_cache_entry_t *key_cache;
+    ngx_atomic_t               *metrics;       /* this worker's counters */
 } ngx_http_ubt_main_conf_t;
 
 
@@ -220,6 +245,7 @@ typedef struct {
     unsigned                    user_verified:1;
     unsigned                    header_user:1;
     unsigned                    identity_mismatch:1;
+    unsigned                    counted:1;
 
     ngx_str_t                   key;
     ngx_str_t                   ts;
@@ -302,6 +328,7 @@ void ngx_http_ubt_audit_copy(ngx_http_ubt_main_conf_t *umcf,
 /* JSON replies */
 ngx_int_t ngx_http_ubt_send_json(ngx_http_request_t *r, ngx_uint_t status,
     json_t *body);
+ngx_int_t ngx_http_ubt_send_body(ngx_http_request_t *r, ngx_buf_t *b);
 ngx_int_t ngx_http_ubt_send_reject(ngx_http_request_t *r,
     ngx_http_ubt_reason_e reason);
 ngx_int_t ngx_http_ubt_send_error(ngx_http_request_t *r, ngx_uint_t status,
@@ -329,6 +356,23 @@ ngx_int_t ngx_http_ubt_valid_token(ngx_str_t *value, size_t min,
     size_t max);
 char *ngx_http_ubt_read_secret_file(ngx_conf_t *cf, ngx_str_t *path,
     ngx_str_t *secret, size_t min);
+
+/* counters in shared memory, and their Prometheus endpoint */
+ngx_int_t ngx_http_ubt_metrics_add_zone(ngx_conf_t *cf,
+    ngx_http_ubt_main_conf_t *umcf);
+void ngx_http_ubt_metrics_init_process(ngx_http_ubt_main_conf_t *umcf);
+ngx_int_t ngx_http_ubt_metrics_handler(ngx_http_request_t *r);
+void ngx_http_ubt_metrics_request(ngx_http_request_t *r,
+    ngx_http_ubt_ctx_t *ctx, ngx_http_ubt_reason_e reason);
+uint64_t ngx_http_ubt_metrics_clock(void);
+void ngx_http_ubt_metrics_redis_time(ngx_http_ubt_main_conf_t *umcf,
+    uint64_t start);
+void ngx_http_ubt_metrics_redis_error(ngx_http_ubt_main_conf_t *umcf,
+    ngx_http_ubt_redis_error_e kind);
+void ngx_http_ubt_metrics_redis_state(ngx_http_ubt_main_conf_t *umcf,
+    ngx_int_t servers, ngx_int_t ready);
+void ngx_http_ubt_metrics_key(ngx_http_ubt_main_conf_t *umcf,
+    ngx_http_ubt_key_action_e action);
 
 /* Redis connection of the worker process */
 ngx_int_t ngx_http_ubt_redis_init_process(ngx_cycle_t *cycle,

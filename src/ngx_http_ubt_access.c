@@ -800,7 +800,7 @@ ngx_http_ubt_check_done(void *data, ngx_http_ubt_redis_rc_e rc,
         ctx->rate_window = fields[8];
 
     } else if (reason == NGX_HTTP_UBT_RATE_LIMIT) {
-        if (n != 5) {
+        if (n != 6) {
             goto unexpected;
         }
 
@@ -808,6 +808,7 @@ ngx_http_ubt_check_done(void *data, ngx_http_ubt_redis_rc_e rc,
         ctx->rate_retry = fields[2];
         ctx->rate_reset = fields[3];
         ctx->rate_window = fields[4];
+        ctx->plan = fields[5];
 
         ngx_str_set(&ctx->rate_remaining, "0");
 
@@ -1139,6 +1140,12 @@ ngx_http_ubt_verdict(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
 
     ctx->done = 1;
     ctx->reason = reason;
+
+    /* an internal redirect runs the access phase again: count once */
+    if (!ctx->counted) {
+        ctx->counted = 1;
+        ngx_http_ubt_metrics_request(r, ctx, reason);
+    }
 
     ulcf = ngx_http_get_module_loc_conf(r, ngx_http_ubt_module);
 

@@ -467,6 +467,12 @@ ngx_http_ubt_admin_action_done(void *data, ngx_http_ubt_redis_rc_e rc,
 
     ngx_http_ubt_audit_copy(umcf, ulcf->audit_max_len, reply, 1);
 
+    if (ctx->action.len == sizeof("revoke") - 1
+        && ngx_strncmp(ctx->action.data, "revoke", ctx->action.len) == 0)
+    {
+        ngx_http_ubt_metrics_key(umcf, NGX_HTTP_UBT_KEY_REVOKED);
+    }
+
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "ubt admin %V for user \"%V\"", &ctx->action,
                   &ctx->user_id);

@@ -33,6 +33,7 @@ struct ngx_http_ubt_cluster_s {
     ngx_event_t                    refresh;
     ngx_msec_t                     queried;
     ngx_uint_t                     next;       /* node to query next */
+    ngx_uint_t                     masters;    /* that serve slots */
 
     unsigned                       querying:1;
     unsigned                       again:1;
@@ -123,6 +124,8 @@ ngx_http_ubt_cluster_exit(ngx_http_ubt_cluster_t *cl)
     if (cl->refresh.timer_set) {
         ngx_del_timer(&cl->refresh);
     }
+
+    ngx_http_ubt_metrics_redis_state(cl->umcf, -(ngx_int_t) cl->masters, 0);
 
     node = cl->nodes.elts;
 
@@ -275,6 +278,8 @@ ngx_http_ubt_cluster_redirect(ngx_http_ubt_redis_call_t *call,
                                            "redis cluster slot %i was still "
                                            "being migrated after %M ms",
                                            call->slot, spent);
+            ngx_http_ubt_metrics_redis_error(rd->umcf,
+                                        NGX_HTTP_UBT_REDIS_ERROR_MIGRATING);
             return NGX_ERROR;
         }
 
@@ -296,6 +301,8 @@ ngx_http_ubt_cluster_redirect(ngx_http_ubt_redis_call_t *call,
         ngx_http_ubt_redis_log_limited(rd, NGX_LOG_ERR,
                                        "redis cluster is down: \"%*s\"",
                                        (size_t) reply->len, reply->str);
+        ngx_http_ubt_metrics_redis_error(rd->umcf,
+                                      NGX_HTTP_UBT_REDIS_ERROR_CLUSTER_DOWN);
         ngx_http_ubt_cluster_refresh_soon(cl);
         return NGX_ERROR;
 
@@ -781,6 +788,11 @@ ngx_http_ubt_cluster_apply_map(ngx_http_ubt_cluster_t *cl)
             down++;
         }
     }
+
+    ngx_http_ubt_metrics_redis_state(cl->umcf,
+                                     (ngx_int_t) masters
+                                     - (ngx_int_t) cl->masters, 0);
+    cl->masters = masters;
 
     if (changed) {
         ngx_log_error(NGX_LOG_NOTICE, cl->log, 0,

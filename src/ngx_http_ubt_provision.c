@@ -21,6 +21,7 @@ static ngx_int_t ngx_http_ubt_provision_parse(ngx_http_request_t *r,
     const char **field);
 static void ngx_http_ubt_provision_mapped(void *data,
     ngx_http_ubt_redis_rc_e rc, redisReply *reply);
+static ngx_uint_t ngx_http_ubt_provision_rotated(redisReply *reply);
 static void ngx_http_ubt_provision_issued(void *data,
     ngx_http_ubt_redis_rc_e rc, redisReply *reply);
 static ngx_int_t ngx_http_ubt_provision_reply(ngx_http_request_t *r,
@@ -761,6 +762,10 @@ ngx_http_ubt_provision_issued(void *data, ngx_http_ubt_redis_rc_e rc,
 
     ngx_http_ubt_audit_copy(umcf, ulcf->audit_max_len, reply, 2);
 
+    ngx_http_ubt_metrics_key(umcf, ngx_http_ubt_provision_rotated(reply)
+                                   ? NGX_HTTP_UBT_KEY_ROTATED
+                                   : NGX_HTTP_UBT_KEY_ISSUED);
+
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "ubt issued a %V key for user \"%V\", issued id \"%V\"",
                   &ctx->key_env, &ctx->user_id, &ctx->issued_id);
@@ -770,6 +775,32 @@ ngx_http_ubt_provision_issued(void *data, ngx_http_ubt_redis_rc_e rc,
     ctx->reason = NGX_HTTP_UBT_OK;
 
     ngx_http_ubt_content_done(r, ngx_http_ubt_provision_reply(r, ctx));
+}
+
+
+/* tells whether the issue script replaced a key: its audit entry says so */
+
+static ngx_uint_t
+ngx_http_ubt_provision_rotated(redisReply *reply)
+{
+    size_t       i;
+    redisReply  *field, *value;
+
+    for (i = 2; i + 1 < reply->elements; i += 2) {
+        field = reply->element[i];
+        value = reply->element[i + 1];
+
+        if (field->type == REDIS_REPLY_STRING
+            && field->len == sizeof("action") - 1
+            && ngx_strncmp(field->str, "action", field->len) == 0)
+        {
+            return value->type == REDIS_REPLY_STRING
+                   && value->len == sizeof("rotate") - 1
+                   && ngx_strncmp(value->str, "rotate", value->len) == 0;
+        }
+    }
+
+    return 0;
 }
 
 

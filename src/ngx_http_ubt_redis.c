@@ -107,6 +107,8 @@ ngx_http_ubt_redis_init_process(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
+    ngx_http_ubt_metrics_redis_state(umcf, 1, 0);
+
     ngx_http_ubt_redis_connect(umcf->redis);
 
     return NGX_OK;
@@ -171,6 +173,7 @@ ngx_http_ubt_redis_exit_process(ngx_http_ubt_main_conf_t *umcf)
 
     if (umcf->redis) {
         ngx_http_ubt_redis_close(umcf->redis);
+        ngx_http_ubt_metrics_redis_state(umcf, -1, 0);
     }
 }
 
@@ -218,6 +221,8 @@ ngx_http_ubt_redis_connect(ngx_http_ubt_redis_t *rd)
         ngx_http_ubt_redis_log_limited(rd, NGX_LOG_ERR,
                                        "connect to redis failed: %s",
                                        ac->errstr);
+        ngx_http_ubt_metrics_redis_error(rd->umcf,
+                                         NGX_HTTP_UBT_REDIS_ERROR_CONNECT);
         redisAsyncFree(ac);
         ngx_http_ubt_redis_schedule(rd);
         return;
@@ -383,6 +388,10 @@ ngx_http_ubt_redis_cleanup(void *privdata)
     ngx_free_connection(c);
     c->fd = (ngx_socket_t) -1;
 
+    if (rd->ready) {
+        ngx_http_ubt_metrics_redis_state(rd->umcf, 0, -1);
+    }
+
     rd->ac = NULL;
     rd->connection = NULL;
     rd->connected = 0;
@@ -443,6 +452,8 @@ ngx_http_ubt_redis_connected(const redisAsyncContext *ac, int status)
         ngx_http_ubt_redis_log_limited(rd, NGX_LOG_ERR,
                                        "connect to redis failed: %s",
                                        ac->errstr);
+        ngx_http_ubt_metrics_redis_error(rd->umcf,
+                                         NGX_HTTP_UBT_REDIS_ERROR_CONNECT);
         return;
     }
 
@@ -461,6 +472,8 @@ ngx_http_ubt_redis_disconnected(const redisAsyncContext *ac, int status)
         ngx_http_ubt_redis_log_limited(rd, NGX_LOG_ERR,
                                        "redis connection lost: %s",
                                        ac->errstr);
+        ngx_http_ubt_metrics_redis_error(rd->umcf,
+                                         NGX_HTTP_UBT_REDIS_ERROR_LOST);
     }
 }
 
@@ -569,6 +582,7 @@ ngx_http_ubt_redis_handshake_reply(redisAsyncContext *ac, void *r,
                        "ubt redis handshake done");
 
         rd->ready = 1;
+        ngx_http_ubt_metrics_redis_state(rd->umcf, 0, 1);
 
         /* a backoff means this connection follows a failed one */
         if (rd->backoff) {
@@ -595,6 +609,8 @@ ngx_http_ubt_redis_connect_timeout(ngx_event_t *ev)
 
     ngx_http_ubt_redis_log_limited(rd, NGX_LOG_ERR,
                                    "connect to redis timed out");
+    ngx_http_ubt_metrics_redis_error(rd->umcf,
+                                     NGX_HTTP_UBT_REDIS_ERROR_CONNECT);
 
     redisAsyncFree(rd->ac);
 }
@@ -656,6 +672,7 @@ ngx_http_ubt_redis_drop(ngx_http_ubt_redis_t *rd)
                                    "redis sent no reply for %M ms, "
                                    "reconnecting",
                                    ngx_current_msec - rd->last_reply);
+    ngx_http_ubt_metrics_redis_error(rd->umcf, NGX_HTTP_UBT_REDIS_ERROR_LOST);
 
     redisAsyncFree(rd->ac);
 }
@@ -793,6 +810,7 @@ ngx_http_ubt_redis_start(ngx_http_ubt_redis_t *rd, ngx_int_t script,
     call->handler = handler;
     call->data = data;
     call->start = ngx_current_msec;
+    call->sent = umcf->metrics ? ngx_http_ubt_metrics_clock() : 0;
     call->script = script;
     call->slot = -1;
     call->argc = nargs + (script >= 0 ? 3 : 0);
@@ -1026,6 +1044,7 @@ ngx_http_ubt_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
     ngx_http_ubt_redis_log_limited(rd, NGX_LOG_ERR,
                                    "redis replied with error \"%*s\"",
                                    (size_t) reply->len, reply->str);
+    ngx_http_ubt_metrics_redis_error(rd->umcf, NGX_HTTP_UBT_REDIS_ERROR_REPLY);
 
     ngx_http_ubt_redis_finish(call, NGX_HTTP_UBT_REDIS_FAILED, NULL);
 }
@@ -1047,6 +1066,10 @@ ngx_http_ubt_redis_finish(ngx_http_ubt_redis_call_t *call,
 
     handler = call->handler;
     call->handler = NULL;
+
+    if (rc == NGX_HTTP_UBT_REDIS_REPLY) {
+        ngx_http_ubt_metrics_redis_time(call->redis->umcf, call->sent);
+    }
 
     if (handler) {
         handler(call->data, rc, reply);
@@ -1073,6 +1096,8 @@ ngx_http_ubt_redis_call_timeout(ngx_event_t *ev)
     ngx_http_ubt_redis_log_limited(rd, NGX_LOG_ERR,
                                    "redis command timed out after %M ms",
                                    rd->umcf->timeout);
+    ngx_http_ubt_metrics_redis_error(rd->umcf,
+                                     NGX_HTTP_UBT_REDIS_ERROR_TIMEOUT);
 
     /* the call stays queued in hiredis; its reply will be discarded */
     handler = call->handler;

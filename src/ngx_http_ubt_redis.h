@@ -57,6 +57,7 @@ struct ngx_http_ubt_redis_call_s {
     ngx_event_t                    timer;
     ngx_event_t                    retry;      /* cluster: after TRYAGAIN */
     ngx_msec_t                     start;
+    uint64_t                       sent;       /* µs, for the metrics */
     ngx_int_t                      script;     /* -1 for a plain command */
     ngx_int_t                      slot;       /* -1 without a key */
     unsigned                       retried:1;

@@ -185,9 +185,7 @@ ngx_http_ubt_send_json(ngx_http_request_t *r, ngx_uint_t status,
     json_t *body)
 {
     size_t            len;
-    ngx_int_t         rc;
     ngx_buf_t        *b;
-    ngx_chain_t       out;
     ngx_table_elt_t  *h;
 
     if (ngx_http_ubt_add_request_id(r, body) != NGX_OK) {
@@ -239,6 +237,18 @@ ngx_http_ubt_send_json(ngx_http_request_t *r, ngx_uint_t status,
 
         r->headers_out.www_authenticate = h;
     }
+
+    return ngx_http_ubt_send_body(r, b);
+}
+
+
+/* sends the header that the caller has set up, then the body in b */
+
+ngx_int_t
+ngx_http_ubt_send_body(ngx_http_request_t *r, ngx_buf_t *b)
+{
+    ngx_int_t    rc;
+    ngx_chain_t  out;
 
     rc = ngx_http_send_header(r);
 

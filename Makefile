@@ -197,6 +197,7 @@ ASAN_RUN    := TEST_NGINX_USE_ASAN=1 TEST_NGINX_BINARY=$(ASAN_NGINX) \
 test-asan: asan-deps $(ASAN_NGINX)
 	$(ASAN_RUN)
 	TEST_NGINX_USE_HTTP2=1 $(ASAN_RUN) $(HTTP2_SUITES)
+	$(ASAN_RUN) --cluster
 
 asan-deps:
 	@util/install-deps asan

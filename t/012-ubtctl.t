@@ -280,7 +280,7 @@ __DATA__
 === TEST 1: issue prints the key once
 --- init
 UbtTest::flush();
-my $out = run_ok('issue', ['issue', '4201', '--plan', 'pro'], 0,
+my $out = main::run_ok('issue', ['issue', '4201', '--plan', 'pro'], 0,
     qr/\AIssued a live key for user 4201: issued_id [0-9A-Z]{26}, plan PRO\.\n\nAPI key, shown only this once \(the gateway keeps only its digest\):\nubt_live_[0-9A-Za-z]{49}\n\z/,
     qr/\A\z/);
 my @keys = $out =~ /(ubt_\w+)/g;
@@ -302,7 +302,7 @@ $::AdminHeaders
 === TEST 2: issue with --json
 --- init
 UbtTest::flush();
-run_ok('issue --json', ['--json', 'issue', '4202', '--env', 'test'], 0,
+main::run_ok('issue --json', ['--json', 'issue', '4202', '--env', 'test'], 0,
     qr/\A\{"ok":true,"api_key":"ubt_test_[0-9A-Za-z]{49}","issued_id":"[0-9A-Z]{26}","user_id":"4202","plan":"FREE","env":"test","request_id":"[0-9a-f]{32}"\}\n\z/,
     qr/\A\z/);
 --- request
@@ -321,7 +321,7 @@ $::AdminHeaders
 --- init
 UbtTest::flush();
 UbtTest::seed('4203', UbtTest::key('live', 'u4203'));
-my $out = run_ok('rotate', ['rotate', '4203', '--grace', '60'], 0,
+my $out = main::run_ok('rotate', ['rotate', '4203', '--grace', '60'], 0,
     qr/\AIssued a new live key for user 4203: issued_id [0-9A-Z]{26}, plan FREE\.\nThe previous key keeps working for 60 seconds\.\n\nAPI key, shown only this once \(the gateway keeps only its digest\):\nubt_live_[0-9A-Za-z]{49}\n\z/,
     qr/\A\z/);
 my ($key) = $out =~ /(ubt_live_\w+)/;
@@ -345,7 +345,7 @@ $::AdminHeaders
 --- init
 UbtTest::flush();
 UbtTest::seed('4204', UbtTest::key('live', 'u4204'));
-run_ok('rotate at once', ['rotate', '4204'], 0,
+main::run_ok('rotate at once', ['rotate', '4204'], 0,
     qr/\AIssued a new live key for user 4204: issued_id [0-9A-Z]{26}, plan FREE\.\nThe previous key no longer works\.\n\nAPI key/,
     qr/\A\z/);
 --- request
@@ -364,7 +364,7 @@ ubt issued a live key for user "4204"
 === TEST 5: rotate of an unknown user
 --- init
 UbtTest::flush();
-run_ok('rotate unknown', ['rotate', '4205'], 1, qr/\A\z/,
+main::run_ok('rotate unknown', ['rotate', '4205'], 1, qr/\A\z/,
     qr/\Aubtctl: rotate 4205 failed: HTTP 404, status NOT_FOUND, reason UNKNOWN_USER \(request_id [0-9a-f]{32}\): the gateway has no user 4205; "ubtctl issue" issues a first key\n\z/);
 --- request
 GET /ubt/admin/users/4205
@@ -382,7 +382,7 @@ $::AdminHeaders
 --- init
 UbtTest::flush();
 UbtTest::seed('4206', UbtTest::key('live', 'u4206'));
-run_ok('revoke', ['revoke', '4206', '--reason', 'key leaked'], 0,
+main::run_ok('revoke', ['revoke', '4206', '--reason', 'key leaked'], 0,
     qr/\ARevoked every key of user 4206\.\n\z/, qr/\A\z/);
 --- request
 GET /api/v1/me
@@ -401,7 +401,7 @@ ubt admin revoke for user "4206"
 --- init
 UbtTest::flush();
 UbtTest::seed('4207', UbtTest::key('live', 'u4207'));
-run_ok('disconnect', ['disconnect', '4207', '--reason', 'abuse report 4411'], 0,
+main::run_ok('disconnect', ['disconnect', '4207', '--reason', 'abuse report 4411'], 0,
     qr/\ADisconnected user 4207\.\n\z/, qr/\A\z/);
 --- request
 GET /ubt/admin/users/4207
@@ -419,7 +419,7 @@ $::AdminHeaders
 --- init
 UbtTest::flush();
 UbtTest::seed('4208', UbtTest::key('live', 'u4208'));
-run_ok('ban', ['ban', '4208', '--reason', "said \"no\" \\ \x{c3}\x{bc}"], 0,
+main::run_ok('ban', ['ban', '4208', '--reason', "said \"no\" \\ \x{c3}\x{bc}"], 0,
     qr/\ABanned user 4208\.\n\z/, qr/\A\z/);
 --- request
 GET /ubt/admin/users/4208
@@ -437,7 +437,7 @@ $::AdminHeaders
 --- init
 UbtTest::flush();
 UbtTest::seed('4209', UbtTest::key('live', 'u4209'), status => 'BANNED');
-run_ok('reconnect', ['reconnect', '4209'], 0,
+main::run_ok('reconnect', ['reconnect', '4209'], 0,
     qr/\AReconnected user 4209\.\n\z/, qr/\A\z/);
 --- request
 GET /api/v1/me
@@ -456,7 +456,7 @@ user=4209
 --- init
 UbtTest::flush();
 UbtTest::seed('4210', UbtTest::key('live', 'u4210'));
-run_ok('plan', ['plan', '4210', 'max'], 0,
+main::run_ok('plan', ['plan', '4210', 'max'], 0,
     qr/\ASet the plan of user 4210 to MAX\.\n\z/, qr/\A\z/);
 --- request
 GET /ubt/admin/users/4210
@@ -474,9 +474,9 @@ $::AdminHeaders
 --- init
 UbtTest::flush();
 UbtTest::seed('4211', UbtTest::key('live', 'u4211'));
-run_ok('limit', ['limit', '4211', '100 r/M'], 0,
+main::run_ok('limit', ['limit', '4211', '100 r/M'], 0,
     qr/\ASet the rate limit of user 4211 to 100 r\/m\.\n\z/, qr/\A\z/);
-run_ok('limit --json', ['--json', 'limit', '4211', 'unlimited'], 0,
+main::run_ok('limit --json', ['--json', 'limit', '4211', 'unlimited'], 0,
     qr/\A\{"ok":true,"user_id":"4211","action":"limit","limit":"unlimited","request_id":"[0-9a-f]{32}"\}\n\z/,
     qr/\A\z/);
 --- request
@@ -496,7 +496,7 @@ $::AdminHeaders
 UbtTest::flush();
 UbtTest::seed('4212', UbtTest::key('live', 'u4212'));
 UbtTest::redis('HSET', 'ubt:{u:4212}', 'limit', '5 r/s');
-run_ok('limit --clear', ['limit', '4212', '--clear'], 0,
+main::run_ok('limit --clear', ['limit', '4212', '--clear'], 0,
     qr/\ACleared the rate limit of user 4212; its plan's rate applies\.\n\z/,
     qr/\A\z/);
 --- request
@@ -533,7 +533,7 @@ my $table = join '', map {
     . (defined $_->[1] ? quotemeta $_->[1] : '\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ')
     . '\n'
 } @rows;
-run_ok('show', ['show', '4213'], 0, qr/\A$table\z/, qr/\A\z/);
+main::run_ok('show', ['show', '4213'], 0, qr/\A$table\z/, qr/\A\z/);
 --- request
 GET /ubt/admin/users/4213
 --- more_headers eval
@@ -550,7 +550,7 @@ $::AdminHeaders
 --- init
 UbtTest::flush();
 UbtTest::seed('4214', UbtTest::key('live', 'u4214'));
-run_ok('show --json', ['show', '4214', '--json'], 0,
+main::run_ok('show --json', ['show', '4214', '--json'], 0,
     qr/\A\{"ok":true,"user_id":"4214","status":"CONNECTED","status_reason":null,"plan":"FREE","limit":null,"issued_id":"01JTESTISSUEDID0000000000","key_env":"live","created_at":\d{13},"issued_at":null,"last_seen":null,"prev_issued_id":null,"prev_expires":null,"telemetry":\{"version":null,"platform":null,"device":null,"system":null,"commit_hash":null,"first_name":null,"phone_number":null,"updated_at":null\},"request_id":"[0-9a-f]{32}"\}\n\z/,
     qr/\A\z/);
 --- request
@@ -570,18 +570,18 @@ $::AdminHeaders
 UbtTest::flush();
 UbtTest::seed('4215', UbtTest::key('live', 'u4215'));
 UbtTest::seed('4216', UbtTest::key('live', 'u4216'));
-run_ok('audit ban', ['ban', '4215', '--reason', 'spam'], 0, qr/\ABanned/, qr/\A\z/);
-run_ok('audit plan', ['plan', '4216', 'PRO'], 0, qr/\ASet the plan/, qr/\A\z/);
+main::run_ok('audit ban', ['ban', '4215', '--reason', 'spam'], 0, qr/\ABanned/, qr/\A\z/);
+main::run_ok('audit plan', ['plan', '4216', 'PRO'], 0, qr/\ASet the plan/, qr/\A\z/);
 # columns as wide as their widest cell, two spaces apart
 my $head = 'TIME {18}ACTION {2}USER_ID {2}ISSUED_ID {18}ACTOR {6}REASON\n';
 my $time = '\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ';
-run_ok('audit user', ['audit', '4215'], 0,
+main::run_ok('audit user', ['audit', '4215'], 0,
     qr/\A$head$time  ban {5}4215 {5}01JTESTISSUEDID0000000000  127\.0\.0\.1  spam\n\z/,
     qr/\A\z/);
-run_ok('audit all users', ['audit', '--count', '1'], 0,
+main::run_ok('audit all users', ['audit', '--count', '1'], 0,
     qr/\A$head$time  plan {4}4216 {5}01JTESTISSUEDID0000000000  127\.0\.0\.1  PRO\n\z/,
     qr/\A\z/);
-run_ok('audit empty', ['audit', '4299'], 0,
+main::run_ok('audit empty', ['audit', '4299'], 0,
     qr/\ANo audit entries for user 4299\.\n\z/, qr/\A\z/);
 --- request
 GET /ubt/admin/audit?count=5
@@ -599,8 +599,8 @@ $::AdminHeaders
 --- init
 UbtTest::flush();
 UbtTest::seed('4217', UbtTest::key('live', 'u4217'));
-run_ok('audit --json disconnect', ['disconnect', '4217'], 0, qr/\ADisconnected/, qr/\A\z/);
-run_ok('audit --json', ['audit', '4217', '--json'], 0,
+main::run_ok('audit --json disconnect', ['disconnect', '4217'], 0, qr/\ADisconnected/, qr/\A\z/);
+main::run_ok('audit --json', ['audit', '4217', '--json'], 0,
     qr/\A\{"ok":true,"user_id":"4217","entries":\[\{"id":"\d+-\d+","time":\d{13},"action":"disconnect","user_id":"4217","issued_id":"01JTESTISSUEDID0000000000","actor":"127\.0\.0\.1","reason":"OPERATOR"\}\],"request_id":"[0-9a-f]{32}"\}\n\z/,
     qr/\A\z/);
 --- request
@@ -619,10 +619,10 @@ $::AdminHeaders
 --- init
 UbtTest::flush();
 UbtTest::seed('4218', UbtTest::key('live', 'u4218'));
-run_ok('wrong token', ['ban', '4218'], 1, qr/\A\z/,
+main::run_ok('wrong token', ['ban', '4218'], 1, qr/\A\z/,
     qr/\Aubtctl: ban 4218 failed: HTTP 401, status UNAUTHORIZED \(request_id [0-9a-f]{32}\): the gateway rejected the provisioning token from token file \S+\/wrong\.secret\n\z/,
     env => { UBT_TOKEN_FILE => "$::Dir/wrong.secret" });
-run_ok('wrong token --json', ['--json', 'ban', '4218'], 1,
+main::run_ok('wrong token --json', ['--json', 'ban', '4218'], 1,
     qr/\A\{"ok":false,"status":"UNAUTHORIZED","request_id":"[0-9a-f]{32}"\}\n\z/,
     qr/\Aubtctl: ban 4218 failed: HTTP 401, status UNAUTHORIZED /,
     env => { UBT_TOKEN_FILE => "$::Dir/wrong.secret" });
@@ -642,9 +642,9 @@ ubt admin call rejected: wrong provisioning token
 === TEST 18: unknown user
 --- init
 UbtTest::flush();
-run_ok('unknown user', ['ban', '4219'], 1, qr/\A\z/,
+main::run_ok('unknown user', ['ban', '4219'], 1, qr/\A\z/,
     qr/\Aubtctl: ban 4219 failed: HTTP 404, status NOT_FOUND, reason UNKNOWN_USER \(request_id [0-9a-f]{32}\): the gateway has no user 4219\n\z/);
-run_ok('unknown user --json', ['show', '4219', '--json'], 1,
+main::run_ok('unknown user --json', ['show', '4219', '--json'], 1,
     qr/\A\{"ok":false,"status":"NOT_FOUND","reason":"UNKNOWN_USER","request_id":"[0-9a-f]{32}"\}\n\z/,
     qr/\Aubtctl: show 4219 failed: HTTP 404, status NOT_FOUND, reason UNKNOWN_USER /);
 --- request
@@ -664,7 +664,7 @@ ubt admin ban for unknown user "4219"
 --- init
 UbtTest::flush();
 UbtTest::seed('4220', UbtTest::key('live', 'u4220'));
-run_ok('invalid plan', ['plan', '4220', 'GOLD'], 1, qr/\A\z/,
+main::run_ok('invalid plan', ['plan', '4220', 'GOLD'], 1, qr/\A\z/,
     qr/\Aubtctl: plan 4220 failed: HTTP 400, status BAD_REQUEST, reason INVALID_FIELD, field plan \(request_id [0-9a-f]{32}\): the gateway rejected the value of plan\n\z/);
 --- request
 GET /ubt/admin/users/4220
@@ -683,7 +683,7 @@ ubt admin call rejected: invalid field "plan"
 --- init
 UbtTest::flush();
 my $port = main::closed_port();
-run_ok('gateway down', ['show', '4221'], 3, qr/\A\z/,
+main::run_ok('gateway down', ['show', '4221'], 3, qr/\A\z/,
     qr/\Aubtctl: cannot reach the gateway at http:\/\/127\.0\.0\.1:$port\/ubt\/admin\/: \(7\) Failed to connect to 127\.0\.0\.1 port $port\b[^\n]*\n\z/,
     env => { UBT_URL => "http://127.0.0.1:$port" });
 --- request
@@ -701,7 +701,7 @@ $::AdminHeaders
 === TEST 21: URL that is not the admin API
 --- init
 UbtTest::flush();
-run_ok('not the admin API', ['show', '4222'], 1, qr/\A\z/,
+main::run_ok('not the admin API', ['show', '4222'], 1, qr/\A\z/,
     qr/\Aubtctl: show 4222 failed: HTTP 404, and the reply is not from the admin API; check the URL http:\/\/127\.0\.0\.1:\d+\/missing\/ and the gateway's allow and deny rules\n\z/,
     env => { UBT_URL => main::gateway_url() . 'missing/' });
 --- request
@@ -720,16 +720,16 @@ $::AdminHeaders
 === TEST 22: missing token
 --- init
 UbtTest::flush();
-run_ok('missing token file', ['ban', '4223'], 2, qr/\A\z/,
+main::run_ok('missing token file', ['ban', '4223'], 2, qr/\A\z/,
     qr/\Aubtctl: token file \S+\/none\.secret not found: pass --token-file FILE or set UBT_TOKEN_FILE \(see "ubtctl --help"\)\n\z/,
     env => { UBT_TOKEN_FILE => "$::Dir/none.secret" });
 Test::More::ok(!-e "$::Dir/curl.argv", 'missing token file - curl not run');
-run_ok('no token', ['ban', '4223'], 2, qr/\A\z/,
+main::run_ok('no token', ['ban', '4223'], 2, qr/\A\z/,
     qr/\Aubtctl: missing provisioning token: pass --token-file FILE or set UBT_TOKEN_FILE \(see "ubtctl --help"\)\n\z/,
     env => { UBT_TOKEN_FILE => undef });
-run_ok('empty token', ['ban', '4223', '--token-file', "$::Dir/empty.secret"], 2, qr/\A\z/,
+main::run_ok('empty token', ['ban', '4223', '--token-file', "$::Dir/empty.secret"], 2, qr/\A\z/,
     qr/\Aubtctl: the provisioning token from token file \S+\/empty\.secret is empty /);
-run_ok('missing URL', ['ban', '4223'], 2, qr/\A\z/,
+main::run_ok('missing URL', ['ban', '4223'], 2, qr/\A\z/,
     qr/\Aubtctl: missing gateway URL: pass --url URL or set UBT_URL /,
     env => { UBT_URL => undef });
 --- request
@@ -747,28 +747,28 @@ $::AdminHeaders
 === TEST 23: invalid arguments
 --- init
 UbtTest::flush();
-run_ok('no command', [], 2, qr/\A\z/, qr/\Aubtctl: missing command /);
-run_ok('unknown command', ['frob', '4224'], 2, qr/\A\z/,
+main::run_ok('no command', [], 2, qr/\A\z/, qr/\Aubtctl: missing command /);
+main::run_ok('unknown command', ['frob', '4224'], 2, qr/\A\z/,
     qr/\Aubtctl: unknown command "frob" /);
-run_ok('unknown option', ['show', '4224', '--token', 'x'], 2, qr/\A\z/,
+main::run_ok('unknown option', ['show', '4224', '--token', 'x'], 2, qr/\A\z/,
     qr/\Aubtctl: unknown option --token /);
-run_ok('invalid user id', ['show', '42/../24'], 2, qr/\A\z/,
+main::run_ok('invalid user id', ['show', '42/../24'], 2, qr/\A\z/,
     qr/\Aubtctl: invalid user id "42\/\.\.\/24": use 1 to 64 characters of A-Z, a-z, 0-9, _ and - /);
-run_ok('option of another command', ['ban', '4224', '--plan', 'PRO'], 2,
+main::run_ok('option of another command', ['ban', '4224', '--plan', 'PRO'], 2,
     qr/\A\z/, qr/\Aubtctl: option --plan does not apply to ban /);
-run_ok('invalid count', ['audit', '--count', '1001'], 2, qr/\A\z/,
+main::run_ok('invalid count', ['audit', '--count', '1001'], 2, qr/\A\z/,
     qr/\Aubtctl: invalid --count "1001": use a whole number from 1 to 1000 /);
-run_ok('invalid grace', ['issue', '4224', '--grace=1h'], 2, qr/\A\z/,
+main::run_ok('invalid grace', ['issue', '4224', '--grace=1h'], 2, qr/\A\z/,
     qr/\Aubtctl: invalid --grace "1h": use a whole number from 0 to 2592000 /);
-run_ok('invalid env', ['issue', '4224', '--env', 'prod'], 2, qr/\A\z/,
+main::run_ok('invalid env', ['issue', '4224', '--env', 'prod'], 2, qr/\A\z/,
     qr/\Aubtctl: invalid --env "prod": use live or test /);
-run_ok('missing rate', ['limit', '4224'], 2, qr/\A\z/,
+main::run_ok('missing rate', ['limit', '4224'], 2, qr/\A\z/,
     qr/\Aubtctl: limit needs USER_ID RATE /);
-run_ok('extra argument', ['ban', '4224', 'spam'], 2, qr/\A\z/,
+main::run_ok('extra argument', ['ban', '4224', 'spam'], 2, qr/\A\z/,
     qr/\Aubtctl: unexpected argument "spam" after ban USER_ID /);
-run_ok('missing option value', ['show', '4224', '--url'], 2, qr/\A\z/,
+main::run_ok('missing option value', ['show', '4224', '--url'], 2, qr/\A\z/,
     qr/\Aubtctl: option --url needs a value /);
-run_ok('invalid URL', ['show', '4224', '--url', 'ftp://127.0.0.1/'], 2, qr/\A\z/,
+main::run_ok('invalid URL', ['show', '4224', '--url', 'ftp://127.0.0.1/'], 2, qr/\A\z/,
     qr/\Aubtctl: invalid URL "ftp:\/\/127\.0\.0\.1\/": it must start with http:\/\/ or https:\/\/ /);
 Test::More::ok(!-e "$::Dir/curl.argv", 'invalid arguments - curl not run');
 --- request
@@ -787,10 +787,10 @@ ubt admin
 --- init
 UbtTest::flush();
 UbtTest::seed('4225', UbtTest::key('live', 'u4225'));
-run_ok('token from stdin', ['show', '4225', '-t', '-'], 0,
+main::run_ok('token from stdin', ['show', '4225', '-t', '-'], 0,
     qr/\Auser_id +4225\nstatus +CONNECTED\n/, qr/\A\z/,
     stdin => "$::Token\r\n", env => { UBT_TOKEN_FILE => undef });
-run_ok('token file readable by all', ['disconnect', '4225'], 0,
+main::run_ok('token file readable by all', ['disconnect', '4225'], 0,
     qr/\ADisconnected user 4225\.\n\z/,
     qr/\Aubtctl: warning: token file \S+\/readable\.secret is readable by all users; chmod 600 it\n\z/,
     env => { UBT_TOKEN_FILE => "$::Dir/readable.secret" });
@@ -831,7 +831,7 @@ $::AdminHeaders
 --- init
 UbtTest::flush();
 UbtTest::seed('4227', UbtTest::key('live', 'u4227'));
-run_ok('command lines', ['reconnect', '4227'], 0, qr/\AReconnected/, qr/\A\z/);
+main::run_ok('command lines', ['reconnect', '4227'], 0, qr/\AReconnected/, qr/\A\z/);
 my $argv = main::slurp("$::Dir/curl.argv");
 my $ps = main::slurp("$::Dir/ps.out");
 Test::More::like($argv, qr/^-H\n\@-\n/m, 'command lines - curl reads the token header from stdin');
@@ -853,13 +853,13 @@ $::AdminHeaders
 === TEST 27: manual
 --- init
 UbtTest::flush();
-run_ok('--help', ['--help'], 0,
+main::run_ok('--help', ['--help'], 0,
     qr/\ANAME\n.*^SYNOPSIS\n.*^DESCRIPTION\n.*^COMMANDS\n.*^OPTIONS\n.*^ENVIRONMENT\n.*^EXIT STATUS\n.*^EXAMPLES\n/ms,
     qr/\A\z/);
-run_ok('command --help', ['limit', '--help'], 0,
+main::run_ok('command --help', ['limit', '--help'], 0,
     qr/\ANAME\n    ubtctl limit - set or clear a user's own rate limit\n/,
     qr/\A\z/);
-run_ok('help of unknown command', ['help', 'frob'], 2, qr/\A\z/,
+main::run_ok('help of unknown command', ['help', 'frob'], 2, qr/\A\z/,
     qr/\Aubtctl: unknown command "frob" /);
 Test::More::is(main::help_sections_missing(), '', 'help - every command has every section');
 --- request

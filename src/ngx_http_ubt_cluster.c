@@ -435,6 +435,9 @@ ngx_http_ubt_cluster_node(ngx_http_ubt_cluster_t *cl, u_char *host,
     ngx_uint_t                  i;
     ngx_http_ubt_redis_t       *rd, **node;
     ngx_http_ubt_redis_addr_t   addr;
+#if (NGX_HAVE_INET6)
+    u_char                      inet6[16];
+#endif
 
     node = cl->nodes.elts;
 
@@ -450,6 +453,19 @@ ngx_http_ubt_cluster_node(ngx_http_ubt_cluster_t *cl, u_char *host,
     }
 
     if (len == 0 || len > NGX_SOCKADDR_STRLEN) {
+        return NULL;
+    }
+
+    /* hiredis would resolve a name with a blocking call in the worker */
+    if (ngx_inet_addr(host, len) == INADDR_NONE
+#if (NGX_HAVE_INET6)
+        && ngx_inet6_addr(host, len, inet6) != NGX_OK
+#endif
+       )
+    {
+        ngx_log_error(NGX_LOG_ERR, cl->log, 0,
+                      "redis cluster node \"%*s\" is not an IP address; "
+                      "set cluster-preferred-endpoint-type to ip", len, host);
         return NULL;
     }
 

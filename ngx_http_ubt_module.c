@@ -689,6 +689,13 @@ ngx_http_ubt_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     for (i = 2; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+
+            if (umcf->db != NGX_CONF_UNSET) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "duplicate parameter \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
             umcf->db = ngx_atoi(value[i].data + 3, value[i].len - 3);
 
             if (umcf->db == NGX_ERROR) {

@@ -707,7 +707,22 @@ invalid port in redis address "127.0.0.1:99999"
 
 
 
-=== TEST 43: host name resolved at startup
+=== TEST 43: database given twice
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT db=1 db=2;
+--- config
+    location = /t {
+        ubt_health;
+    }
+--- request
+GET /t
+--- must_die
+--- error_log
+duplicate parameter "db=2"
+
+
+
+=== TEST 44: host name resolved at startup
 --- http_config
     ubt_redis localhost:$TEST_NGINX_REDIS_PORT;
 --- config
@@ -724,7 +739,7 @@ GET /t
 
 
 
-=== TEST 44: database selected
+=== TEST 45: database selected
 --- http_config
     ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT db=3;
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
@@ -754,7 +769,7 @@ ubt rejected request: UNKNOWN_KEY
 
 
 
-=== TEST 45: secret readable by all users
+=== TEST 46: secret readable by all users
 --- http_config
     ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/readable.secret;

@@ -219,9 +219,9 @@ def metrics_note(bench):
     if not cpu or not rps:
         return None
     text = ("The metrics target compares E with B of the same round and is judged on the "
-            "worker's CPU time per request. That time is the worker's own, and other processes "
-            "change it less than they change the rates: throughput depends also on CPU 0, "
-            "which wrk, the upstream and Redis share, and moves by several percent between "
+            "worker's CPU time per request. That time is the worker's own, so other processes "
+            "change it less than they change the rates. Throughput depends also on CPU 0, "
+            "which wrk, the upstream and Redis share, and it moves by several percent between "
             "rounds, as much as the 2 % at stake. One clock tick is about 0.4 % of the CPU "
             "time of a run of B or E.")
     spread = max(rps) - min(rps)
@@ -330,8 +330,8 @@ def markdown(bench, settings, machine, started):
         c = bench.counting
         out.append("### Counting check of E")
         out.append("")
-        out.append("After the rounds, E's `%s` was %d. The benchmark saw %d replies 2xx from E, "
-                   "and wrk does not count the replies in flight when its time is up, at most "
+        out.append("After the rounds, E's `%s` was %d. The benchmark saw %d replies 2xx from E. "
+                   "wrk does not count the replies in flight when its time is up, at most "
                    "one per connection in each of E's %d wrk runs, so the counter had to be "
                    "from %d to %d: %s. bench/run scraped E's %s %d times, once a second during "
                    "E's runs and once at the end."

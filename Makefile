@@ -167,7 +167,8 @@ bench: bench-deps build
 bench-smoke: bench-deps build
 	BENCH_SMOKE=1 bench/run
 
-# Setup B under callgrind for BENCH_PROFILE_REQUESTS requests (default 2000).
+# Setup B under callgrind for BENCH_PROFILE_REQUESTS requests (default 2000);
+# BENCH_PROFILE_SETUP=E profiles setup E, which counts for ubt_metrics.
 bench-profile: bench-deps build
 	bench/profile
 

@@ -56,6 +56,14 @@ TIME_SKEW_S = 3600
 
 PATH = "/api/v1/bench"
 
+# Setup E is setup B's template with this location. With a location of
+# ubt_metrics, nginx creates the counters' shared memory zone and the worker
+# counts every request it checks. B gets the comment instead and counts
+# nothing.
+METRICS_PATH = "/metrics"
+METRICS_LOCATION = "location = %s { ubt_metrics; }" % METRICS_PATH
+NO_METRICS_LOCATION = "# no location of ubt_metrics, so this nginx counts nothing"
+
 
 class BenchError(Exception):
     """A failure that ends the benchmark with a message and no traceback."""
@@ -246,6 +254,24 @@ def http_request(port, path, headers=None, method="GET", body=None, timeout=5):
         return response.status, response.read()
     finally:
         connection.close()
+
+
+def parse_metrics(text):
+    """Return {series: value} of a Prometheus text exposition.
+
+    A series is the name with its labels as the module writes them, for
+    example ubt_requests_total{outcome="accepted",reason="OK"}.
+    """
+    series = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, _, value = line.rpartition(" ")
+        try:
+            series[name] = float(value)
+        except ValueError:
+            raise BenchError("invalid metrics line %r" % line) from None
+    return series
 
 
 # ----- Redis -----------------------------------------------------------------

@@ -43,6 +43,8 @@ static char *ngx_http_ubt_health(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ubt_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_ubt_set_handler(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_ubt_loc_conf_t *ulcf, ngx_http_handler_pt handler);
 static char *ngx_http_ubt_admin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ubt_control(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -525,6 +527,7 @@ ngx_http_ubt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_ubt_loc_conf_t *conf = child;
 
     u_char                     digest[NGX_HTTP_UBT_DIGEST_LEN];
+    ngx_http_core_loc_conf_t  *clcf;
     ngx_http_ubt_main_conf_t  *umcf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
@@ -559,6 +562,19 @@ ngx_http_ubt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_UBT_RATE_HEADERS_LEGACY);
 
     umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ubt_module);
+
+    /* a content handler of another module, proxy_pass say, set after ours */
+    if (conf->handler) {
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        if (clcf->handler != conf->handler) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" cannot be combined with another "
+                               "content handler in location \"%V\"",
+                               &conf->handler_name, &clcf->name);
+            return NGX_CONF_ERROR;
+        }
+    }
 
     /* with plans in nginx.conf, a new user must get one of them */
     if (umcf->plans && ngx_http_ubt_find_plan(umcf, &conf->default_plan)
@@ -1157,15 +1173,14 @@ ngx_http_ubt_provision(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ubt_loc_conf_t *ulcf = conf;
 
-    ngx_http_core_loc_conf_t  *clcf;
+    char                      *rv;
     ngx_http_ubt_main_conf_t  *umcf;
 
-    if (ulcf->provision) {
-        return "is duplicate";
+    rv = ngx_http_ubt_set_handler(cf, cmd, ulcf,
+                                  ngx_http_ubt_provision_handler);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_ubt_provision_handler;
 
     umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ubt_module);
     umcf->used = 1;
@@ -1179,11 +1194,13 @@ ngx_http_ubt_provision(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static char *
 ngx_http_ubt_health(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_core_loc_conf_t  *clcf;
+    char                      *rv;
     ngx_http_ubt_main_conf_t  *umcf;
 
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_ubt_health_handler;
+    rv = ngx_http_ubt_set_handler(cf, cmd, conf, ngx_http_ubt_health_handler);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
 
     umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ubt_module);
     umcf->used = 1;
@@ -1200,11 +1217,14 @@ ngx_http_ubt_health(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static char *
 ngx_http_ubt_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_core_loc_conf_t  *clcf;
+    char                      *rv;
     ngx_http_ubt_main_conf_t  *umcf;
 
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_ubt_metrics_handler;
+    rv = ngx_http_ubt_set_handler(cf, cmd, conf,
+                                  ngx_http_ubt_metrics_handler);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
 
     umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ubt_module);
     umcf->metrics_used = 1;
@@ -1223,12 +1243,9 @@ ngx_http_ubt_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ubt_loc_conf_t *ulcf = conf;
 
+    char                      *rv;
     ngx_http_core_loc_conf_t  *clcf;
     ngx_http_ubt_main_conf_t  *umcf;
-
-    if (ulcf->admin) {
-        return "is duplicate";
-    }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
@@ -1243,11 +1260,17 @@ ngx_http_ubt_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"ubt_admin\" needs a prefix location that "
                            "ends with \"/\", such as \"location /ubt/admin/\","
-                           " not \"%V\"", &clcf->name);
+                           " not %s\"%V\"",
+                           clcf->exact_match ? "the exact location " : "",
+                           &clcf->name);
         return NGX_CONF_ERROR;
     }
 
-    clcf->handler = ngx_http_ubt_admin_handler;
+    rv = ngx_http_ubt_set_handler(cf, cmd, ulcf, ngx_http_ubt_admin_handler);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
     ulcf->admin_prefix = clcf->name;
     ulcf->admin = 1;
 
@@ -1263,24 +1286,57 @@ ngx_http_ubt_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static char *
 ngx_http_ubt_control(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    char        *rv;
     ngx_flag_t  *flag;
 
-    ngx_http_core_loc_conf_t  *clcf;
+    rv = ngx_http_ubt_set_handler(cf, cmd, conf,
+                                  (cmd->offset
+                                   == offsetof(ngx_http_ubt_loc_conf_t,
+                                               check_update))
+                                  ? ngx_http_ubt_check_update_handler
+                                  : ngx_http_ubt_log_update_handler);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
 
     flag = (ngx_flag_t *) ((char *) conf + cmd->offset);
+    *flag = 1;
 
-    if (*flag) {
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Sets one of the module's content handlers.  A location has one content
+ * handler, and nginx lets a later one replace an earlier one silently:
+ * proxy_pass after ubt_provision would send the token upstream.  The
+ * check here catches a handler set before; the one in the merge, one set
+ * after.
+ */
+
+static char *
+ngx_http_ubt_set_handler(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_ubt_loc_conf_t *ulcf, ngx_http_handler_pt handler)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (ulcf->handler == handler) {
         return "is duplicate";
     }
 
-    *flag = 1;
-
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
-    clcf->handler = (cmd->offset
-                     == offsetof(ngx_http_ubt_loc_conf_t, check_update))
-                    ? ngx_http_ubt_check_update_handler
-                    : ngx_http_ubt_log_update_handler;
+    if (ulcf->handler || clcf->handler) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" cannot be combined with another content "
+                           "handler in location \"%V\"", &cmd->name,
+                           &clcf->name);
+        return NGX_CONF_ERROR;
+    }
+
+    clcf->handler = handler;
+    ulcf->handler = handler;
+    ulcf->handler_name = cmd->name;
 
     return NGX_CONF_OK;
 }

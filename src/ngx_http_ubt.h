@@ -217,6 +217,10 @@ typedef struct {
 
     ngx_str_t                   admin_prefix;       /* the location's name */
 
+    /* the module's content handler of this location, not inherited */
+    ngx_http_handler_pt         handler;
+    ngx_str_t                   handler_name;
+
     ngx_flag_t                  provision;
     ngx_flag_t                  admin;
     ngx_flag_t                  check_update;

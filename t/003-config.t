@@ -722,7 +722,70 @@ duplicate parameter "db=2"
 
 
 
-=== TEST 44: host name resolved at startup
+=== TEST 44: provisioning with proxy_pass after it
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    ubt_provision_secret_file $TEST_NGINX_UBT_DIR/provision.secret;
+--- config
+    location /pp/ {
+        ubt_provision;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT;
+    }
+--- request
+GET /pp/
+--- must_die
+--- error_log
+"ubt_provision" cannot be combined with another content handler in location "/pp/"
+
+
+
+=== TEST 45: health after proxy_pass
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+    location /h {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT;
+        ubt_health;
+    }
+--- request
+GET /h
+--- must_die
+--- error_log
+"ubt_health" cannot be combined with another content handler in location "/h"
+
+
+
+=== TEST 46: two of the module's content handlers
+--- http_config
+    ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+    location = /m {
+        ubt_health;
+        ubt_metrics;
+    }
+--- request
+GET /m
+--- must_die
+--- error_log
+"ubt_metrics" cannot be combined with another content handler in location "/m"
+
+
+
+=== TEST 47: metrics twice
+--- config
+    location = /m {
+        ubt_metrics;
+        ubt_metrics;
+    }
+--- request
+GET /m
+--- must_die
+--- error_log
+"ubt_metrics" directive is duplicate
+
+
+
+=== TEST 48: host name resolved at startup
 --- http_config
     ubt_redis localhost:$TEST_NGINX_REDIS_PORT;
 --- config
@@ -739,7 +802,7 @@ GET /t
 
 
 
-=== TEST 45: database selected
+=== TEST 49: database selected
 --- http_config
     ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT db=3;
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/signing.secret;
@@ -769,7 +832,7 @@ ubt rejected request: UNKNOWN_KEY
 
 
 
-=== TEST 46: secret readable by all users
+=== TEST 50: secret readable by all users
 --- http_config
     ubt_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     ubt_signing_secret_file $TEST_NGINX_UBT_DIR/readable.secret;

@@ -527,6 +527,7 @@ ngx_http_ubt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_ubt_loc_conf_t *conf = child;
 
     u_char                     digest[NGX_HTTP_UBT_DIGEST_LEN];
+    ngx_str_t                  where;
     ngx_http_core_loc_conf_t  *clcf;
     ngx_http_ubt_main_conf_t  *umcf;
 
@@ -562,10 +563,28 @@ ngx_http_ubt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_UBT_RATE_HEADERS_LEGACY);
 
     umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ubt_module);
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    /*
+     * these checks run once the http block is read, so the line of an
+     * error is the block's end: the message names the location instead
+     */
+    if (clcf->name.len) {
+        where.data = ngx_pnalloc(cf->pool, clcf->name.len
+                                           + sizeof(" in location \"\"") - 1);
+        if (where.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        where.len = ngx_sprintf(where.data, " in location \"%V\"", &clcf->name)
+                    - where.data;
+
+    } else {
+        ngx_str_null(&where);
+    }
 
     /* a content handler of another module, proxy_pass say, set after ours */
     if (conf->handler) {
-        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
         if (clcf->handler != conf->handler) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -609,14 +628,16 @@ ngx_http_ubt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->nonce_window < (ngx_msec_t) conf->time_skew * 2000) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"ubt_nonce_ttl\" %Mms is shorter than twice "
-                           "\"ubt_time_skew\" %Ts",
-                           conf->nonce_window, conf->time_skew);
+                           "\"ubt_time_skew\" %Ts (%Mms)%V",
+                           conf->nonce_window, conf->time_skew,
+                           (ngx_msec_t) conf->time_skew * 2000, &where);
         return NGX_CONF_ERROR;
     }
 
     if (conf->enable && conf->signing_secret.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ubt on\" requires \"ubt_signing_secret_file\"");
+                           "\"ubt on\" requires \"ubt_signing_secret_file\"%V",
+                           &where);
         return NGX_CONF_ERROR;
     }
 
@@ -624,8 +645,9 @@ ngx_http_ubt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         if (conf->provision_digest.len == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"%s\" requires "
-                               "\"ubt_provision_secret_file\"",
-                               conf->admin ? "ubt_admin" : "ubt_provision");
+                               "\"ubt_provision_secret_file\"%V",
+                               conf->admin ? "ubt_admin" : "ubt_provision",
+                               &where);
             return NGX_CONF_ERROR;
         }
 
@@ -633,17 +655,18 @@ ngx_http_ubt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"%s\" cannot be used in a location with "
                                "\"ubt on\": runtime keys must not reach "
-                               "provisioning",
-                               conf->admin ? "ubt_admin" : "ubt_provision");
+                               "provisioning%V",
+                               conf->admin ? "ubt_admin" : "ubt_provision",
+                               &where);
             return NGX_CONF_ERROR;
         }
     }
 
     if ((conf->check_update || conf->log_update) && !conf->enable) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%s\" requires \"ubt on\" in its location",
+                           "\"%s\" requires \"ubt on\" in its location%V",
                            conf->check_update ? "ubt_check_update"
-                                              : "ubt_log_update");
+                                              : "ubt_log_update", &where);
         return NGX_CONF_ERROR;
     }
 

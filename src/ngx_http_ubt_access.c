@@ -94,6 +94,14 @@ static ngx_http_ubt_header_t  ngx_http_ubt_headers[] = {
 };
 
 
+/* the headers of the signature, in the order of their types */
+static ngx_str_t  ngx_http_ubt_signature_headers[] = {
+    ngx_string("x-ubt-ts"),
+    ngx_string("x-ubt-nonce"),
+    ngx_string("x-ubt-sign")
+};
+
+
 /* the user record's fields for the telemetry headers, in their order */
 static ngx_str_t  ngx_http_ubt_telemetry_fields[] = {
     ngx_string("tm_version"),
@@ -399,6 +407,9 @@ ngx_http_ubt_read_headers(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
          type++)
     {
         if (found[type] == NULL || found[type]->len == 0) {
+            /* the log line names the first header missing */
+            ctx->bad_header = ngx_http_ubt_signature_headers[type
+                                                  - NGX_HTTP_UBT_HEADER_TS];
             return NGX_HTTP_UBT_MISSING_SIGNATURE;
         }
     }
@@ -1177,7 +1188,13 @@ ngx_http_ubt_verdict(ngx_http_request_t *r, ngx_http_ubt_ctx_t *ctx,
      * at most once a second, so an outage does not log every request there
      */
 
-    if (ctx->user_id.len) {
+    if (ctx->user_id.len && ctx->bad_header.len) {
+        ngx_log_error(ulcf->log_level, r->connection->log, 0,
+                      "ubt rejected request: %V, claimed user \"%V\", "
+                      "header \"%V\"", &ngx_http_ubt_reason_names[reason],
+                      &ctx->user_id, &ctx->bad_header);
+
+    } else if (ctx->user_id.len) {
         ngx_log_error(ulcf->log_level, r->connection->log, 0,
                       "ubt rejected request: %V, %s \"%V\"",
                       &ngx_http_ubt_reason_names[reason],

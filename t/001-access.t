@@ -509,7 +509,7 @@ my $h = UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001'); 
 --- error_code: 401
 --- response_body_like: ^\{"ok":false,"status":"UNAUTHORIZED","reason":"MISSING_SIGNATURE","request_id":"[0-9a-f]{32}"\}$
 --- error_log
-ubt rejected request: MISSING_SIGNATURE
+ubt rejected request: MISSING_SIGNATURE, header "x-ubt-ts"
 --- no_error_log
 [alert]
 
@@ -526,7 +526,7 @@ my $h = UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001'); 
 --- error_code: 401
 --- response_body_like: ^\{"ok":false,"status":"UNAUTHORIZED","reason":"MISSING_SIGNATURE","request_id":"[0-9a-f]{32}"\}$
 --- error_log
-ubt rejected request: MISSING_SIGNATURE
+ubt rejected request: MISSING_SIGNATURE, header "x-ubt-nonce"
 --- no_error_log
 [alert]
 
@@ -543,7 +543,7 @@ my $h = UbtTest::headers(key => UbtTest::key('live', 'u1001'), user => '1001'); 
 --- error_code: 401
 --- response_body_like: ^\{"ok":false,"status":"UNAUTHORIZED","reason":"MISSING_SIGNATURE","request_id":"[0-9a-f]{32}"\}$
 --- error_log
-ubt rejected request: MISSING_SIGNATURE
+ubt rejected request: MISSING_SIGNATURE, header "x-ubt-sign"
 --- no_error_log
 [alert]
 

@@ -33,7 +33,7 @@ static ngx_time_t    ngx_http_ubt_fuzz_time;
 static ngx_flag_t    ngx_http_ubt_fuzz_configuring;
 
 static void         *ngx_http_ubt_fuzz_main_conf[1];
-static void         *ngx_http_ubt_fuzz_loc_conf[1];
+static void         *ngx_http_ubt_fuzz_loc_conf[2];
 
 
 static char *ngx_http_ubt_fuzz_free_plan[] = {
@@ -64,7 +64,7 @@ ngx_http_ubt_fuzz_init(char ***directives)
     ngx_pool_t                *pool;
     ngx_http_module_t         *module;
     ngx_http_conf_ctx_t        ctx;
-    void                      *http_loc_conf[1];
+    void                      *http_loc_conf[2];
 
     ngx_pagesize = getpagesize();
     ngx_cacheline_size = NGX_CPU_CACHE_LINE;
@@ -96,6 +96,9 @@ ngx_http_ubt_fuzz_init(char ***directives)
     ngx_http_ubt_module.ctx_index = 0;
     module = ngx_http_ubt_module.ctx;
 
+    /* the merge reads the location's name from the core module's conf */
+    ngx_http_core_module.ctx_index = 1;
+
     ngx_memzero(&cf, sizeof(ngx_conf_t));
     cf.pool = pool;
     cf.temp_pool = pool;
@@ -119,6 +122,14 @@ ngx_http_ubt_fuzz_init(char ***directives)
     ngx_http_ubt_fuzz_main_conf[0] = module->create_main_conf(&cf);
     http_loc_conf[0] = module->create_loc_conf(&cf);
     ngx_http_ubt_fuzz_loc_conf[0] = module->create_loc_conf(&cf);
+
+    http_loc_conf[1] = ngx_pcalloc(pool, sizeof(ngx_http_core_loc_conf_t));
+    ngx_http_ubt_fuzz_loc_conf[1] = ngx_pcalloc(pool,
+                                        sizeof(ngx_http_core_loc_conf_t));
+
+    if (http_loc_conf[1] == NULL || ngx_http_ubt_fuzz_loc_conf[1] == NULL) {
+        ngx_http_ubt_fuzz_fail("ngx_pcalloc() failed");
+    }
 
     if (ngx_http_ubt_fuzz_main_conf[0] == NULL
         || http_loc_conf[0] == NULL

@@ -583,7 +583,7 @@ ngx_http_ubt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_str_null(&where);
     }
 
-    /* a content handler of another module, proxy_pass say, set after ours */
+    /* a content handler of another module, proxy_pass for one, set later */
     if (conf->handler) {
 
         if (clcf->handler != conf->handler) {

@@ -53,6 +53,7 @@ typedef struct {
 
 static ngx_int_t ngx_http_ubt_metrics_init_zone(ngx_shm_zone_t *zone,
     void *data);
+static size_t ngx_http_ubt_metrics_size(ngx_http_ubt_main_conf_t *umcf);
 static uint32_t ngx_http_ubt_metrics_signature(
     ngx_http_ubt_main_conf_t *umcf);
 static ngx_uint_t ngx_http_ubt_metrics_plan(ngx_http_request_t *r,
@@ -61,6 +62,9 @@ static ngx_atomic_uint_t ngx_http_ubt_metrics_sum(
     ngx_http_ubt_metrics_sh_t *sh, ngx_uint_t index);
 static u_char *ngx_http_ubt_metrics_header(u_char *p, u_char *last,
     const char *name, const char *type, const char *help);
+static u_char *ngx_http_ubt_metrics_gauge(u_char *p, u_char *last,
+    ngx_http_ubt_metrics_sh_t *sh, ngx_uint_t workers, const char *name,
+    const char *help, ngx_uint_t index);
 
 
 static ngx_str_t  ngx_http_ubt_metrics_zone_name =
@@ -88,14 +92,9 @@ ngx_int_t
 ngx_http_ubt_metrics_add_zone(ngx_conf_t *cf, ngx_http_ubt_main_conf_t *umcf)
 {
     size_t           size;
-    ngx_uint_t       plans;
     ngx_shm_zone_t  *zone;
 
-    plans = umcf->plans ? umcf->plans->nelts : 0;
-
-    size = offsetof(ngx_http_ubt_metrics_sh_t, slots)
-           + NGX_HTTP_UBT_METRICS_WORKERS * NGX_HTTP_UBT_M_SLOT(plans)
-             * sizeof(ngx_atomic_t);
+    size = ngx_http_ubt_metrics_size(umcf);
 
     /* the slab allocator's own pages come first */
     size = ngx_align(size, ngx_pagesize) + 8 * ngx_pagesize;
@@ -135,10 +134,7 @@ ngx_http_ubt_metrics_init_zone(ngx_shm_zone_t *zone, void *data)
 
     plans = umcf->plans ? umcf->plans->nelts : 0;
     signature = ngx_http_ubt_metrics_signature(umcf);
-
-    size = offsetof(ngx_http_ubt_metrics_sh_t, slots)
-           + NGX_HTTP_UBT_METRICS_WORKERS * NGX_HTTP_UBT_M_SLOT(plans)
-             * sizeof(ngx_atomic_t);
+    size = ngx_http_ubt_metrics_size(umcf);
 
     sh = shpool->data;
 
@@ -165,6 +161,21 @@ ngx_http_ubt_metrics_init_zone(ngx_shm_zone_t *zone, void *data)
     umcf->metrics_sh = sh;
 
     return NGX_OK;
+}
+
+
+/* returns the size of the counters: a header and one slot per worker */
+
+static size_t
+ngx_http_ubt_metrics_size(ngx_http_ubt_main_conf_t *umcf)
+{
+    ngx_uint_t  plans;
+
+    plans = umcf->plans ? umcf->plans->nelts : 0;
+
+    return offsetof(ngx_http_ubt_metrics_sh_t, slots)
+           + NGX_HTTP_UBT_METRICS_WORKERS * NGX_HTTP_UBT_M_SLOT(plans)
+             * sizeof(ngx_atomic_t);
 }
 
 
@@ -390,7 +401,7 @@ ngx_http_ubt_metrics_handler(ngx_http_request_t *r)
     ngx_int_t                   rc;
     ngx_buf_t                  *b;
     ngx_str_t                  *name, other;
-    ngx_uint_t                  i, n, plans, workers, size_slot;
+    ngx_uint_t                  i, n, plans, workers;
     ngx_core_conf_t            *ccf;
     ngx_atomic_uint_t           count;
     ngx_http_ubt_plan_t        *plan;
@@ -419,7 +430,6 @@ ngx_http_ubt_metrics_handler(ngx_http_request_t *r)
 
     plans = sh->plans;
     plan = plans ? umcf->plans->elts : NULL;
-    size_slot = NGX_HTTP_UBT_M_SLOT(plans);
 
     ccf = (ngx_core_conf_t *) ngx_get_conf(ngx_cycle->conf_ctx,
                                            ngx_core_module);
@@ -532,27 +542,16 @@ ngx_http_ubt_metrics_handler(ngx_http_request_t *r)
                                                   NGX_HTTP_UBT_M_ERRORS + i));
     }
 
-    p = ngx_http_ubt_metrics_header(p, last, "ubt_redis_connections",
-                                    "gauge",
-                                    "Redis connections of each worker that "
-                                    "are ready for calls.");
+    p = ngx_http_ubt_metrics_gauge(p, last, sh, workers,
+                                   "ubt_redis_connections",
+                                   "Redis connections of each worker that "
+                                   "are ready for calls.",
+                                   NGX_HTTP_UBT_M_CONNECTED);
 
-    for (i = 0; i < workers; i++) {
-        p = ngx_slprintf(p, last, "ubt_redis_connections{worker=\"%ui\"} "
-                         "%A\n", i,
-                         (ngx_atomic_int_t) sh->slots[i * size_slot
-                                                  + NGX_HTTP_UBT_M_CONNECTED]);
-    }
-
-    p = ngx_http_ubt_metrics_header(p, last, "ubt_redis_servers", "gauge",
-                                    "Redis servers each worker sends calls "
-                                    "to: one, or the masters of a cluster.");
-
-    for (i = 0; i < workers; i++) {
-        p = ngx_slprintf(p, last, "ubt_redis_servers{worker=\"%ui\"} %A\n", i,
-                         (ngx_atomic_int_t) sh->slots[i * size_slot
-                                                      + NGX_HTTP_UBT_M_SERVERS]);
-    }
+    p = ngx_http_ubt_metrics_gauge(p, last, sh, workers, "ubt_redis_servers",
+                                   "Redis servers each worker sends calls "
+                                   "to: one, or the masters of a cluster.",
+                                   NGX_HTTP_UBT_M_SERVERS);
 
     p = ngx_http_ubt_metrics_header(p, last, "ubt_keys_total", "counter",
                                     "Keys issued, rotated and revoked "
@@ -591,4 +590,26 @@ ngx_http_ubt_metrics_header(u_char *p, u_char *last, const char *name,
 {
     return ngx_slprintf(p, last, "# HELP %s %s\n# TYPE %s %s\n",
                         name, help, name, type);
+}
+
+
+/* writes a gauge with one value per worker, from each worker's own slot */
+
+static u_char *
+ngx_http_ubt_metrics_gauge(u_char *p, u_char *last,
+    ngx_http_ubt_metrics_sh_t *sh, ngx_uint_t workers, const char *name,
+    const char *help, ngx_uint_t index)
+{
+    ngx_uint_t  i, size;
+
+    size = NGX_HTTP_UBT_M_SLOT(sh->plans);
+
+    p = ngx_http_ubt_metrics_header(p, last, name, "gauge", help);
+
+    for (i = 0; i < workers; i++) {
+        p = ngx_slprintf(p, last, "%s{worker=\"%ui\"} %A\n", name, i,
+                         (ngx_atomic_int_t) sh->slots[i * size + index]);
+    }
+
+    return p;
 }

@@ -778,7 +778,7 @@ ngx_http_ubt_provision_issued(void *data, ngx_http_ubt_redis_rc_e rc,
 }
 
 
-/* tells whether the issue script replaced a key: its audit entry says so */
+/* returns whether the issue script replaced a key, from its audit entry */
 
 static ngx_uint_t
 ngx_http_ubt_provision_rotated(redisReply *reply)

@@ -697,9 +697,9 @@ ngx_http_ubt_redis_command(ngx_http_ubt_main_conf_t *umcf, ngx_str_t *args,
 
 
 /*
- * Sends a script to the server that holds its first key, or a command to
- * the server that holds its key, the second argument.  Returns NULL when
- * that server is not connected: the caller fails fast.
+ * Sends a script to the server that stores its first key, or a command to
+ * the server that stores its key, the second argument.  Returns NULL when
+ * that server is not connected, so the caller fails fast.
  */
 
 static ngx_http_ubt_redis_call_t *
@@ -712,27 +712,25 @@ ngx_http_ubt_redis_call(ngx_http_ubt_main_conf_t *umcf, ngx_int_t script,
     ngx_http_ubt_redis_t       *rd;
     ngx_http_ubt_redis_call_t  *call;
 
-    if (umcf->cluster == NULL) {
-        rd = umcf->redis;
+    slot = -1;
 
-        if (rd == NULL || ngx_http_ubt_redis_usable(rd) != NGX_OK) {
-            return NULL;
+    if (umcf->cluster) {
+        if (script >= 0) {
+            key = nkeys ? &args[0] : NULL;
+
+        } else {
+            key = nargs > 1 ? &args[1] : NULL;
         }
 
-        return ngx_http_ubt_redis_start(rd, script, nkeys, args, nargs,
-                                        handler, data);
-    }
+        if (key) {
+            slot = ngx_http_ubt_cluster_slot(key);
+        }
 
-    if (script >= 0) {
-        key = nkeys ? &args[0] : NULL;
+        rd = ngx_http_ubt_cluster_route(umcf->cluster, slot);
 
     } else {
-        key = nargs > 1 ? &args[1] : NULL;
+        rd = umcf->redis;
     }
-
-    slot = key ? ngx_http_ubt_cluster_slot(key) : -1;
-
-    rd = ngx_http_ubt_cluster_route(umcf->cluster, slot);
 
     if (rd == NULL || ngx_http_ubt_redis_usable(rd) != NGX_OK) {
         return NULL;
